@@ -1,0 +1,105 @@
+"""Application factory: the extensions in one visible order."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from cephalopod import settings as settings_mod
+from cephalopod.db import db, sqlite_pragmas
+from cephalopod.errors import register_error_handlers
+from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+MAX_BODY_BYTES = 64 * 1024
+
+
+def create_app(
+    settings_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> Flask:
+    """Build the app from the settings file (found as documented) plus ``overrides``."""
+    folder = settings_mod.instance_path()
+    config = settings_mod.load_settings(
+        Path(settings_file) if settings_file else None, overrides=overrides
+    )
+    app = Flask(__name__, instance_path=str(folder), instance_relative_config=False)
+    app.config.update(config)
+    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+    if not app.config["SQLALCHEMY_DATABASE_URI"]:
+        folder.mkdir(parents=True, exist_ok=True)
+        app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{folder / 'cephalopod.db'}"
+    settings_mod.ensure_secret_key(app.config, folder)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
+        RATELIMIT_HEADERS_ENABLED=True,
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_SORT_KEYS=False,
+    )
+    if app.config["SSL_CERT"]:
+        app.config["SESSION_COOKIE_SECURE"] = True
+        app.config["REMEMBER_COOKIE_SECURE"] = True
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    if app.config["USE_PROXY"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
+
+    _init_database(app)
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
+    babel.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    login_manager.init_app(app)
+    register_error_handlers(app)
+    _register_blueprints(app)
+    _register_template_helpers(app)
+    return app
+
+
+def _init_database(app: Flask) -> None:
+    uri: str = app.config["SQLALCHEMY_DATABASE_URI"]
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("postgresql://"):
+        # the psycopg (3) driver is the one installed; accept the short form too
+        uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
+        app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    if uri.startswith("sqlite"):
+        options.setdefault("connect_args", {"timeout": 30})
+    else:
+        options.setdefault("pool_pre_ping", True)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    import cephalopod.models  # noqa: F401 - every table on the metadata
+
+    db.init_app(app)
+    if uri.startswith("sqlite"):
+        with app.app_context():
+            event.listen(db.engine, "connect", sqlite_pragmas)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from cephalopod.auth.views import bp as auth_bp
+    from cephalopod.instances.api import bp as instances_bp
+
+    app.register_blueprint(instances_bp)
+    app.register_blueprint(auth_bp)
+    csrf.exempt(instances_bp)
+
+
+def _register_template_helpers(app: Flask) -> None:
+    from flask_babel import format_datetime
+
+    @app.context_processor
+    def inject_globals() -> dict[str, Any]:
+        return {"app_name": app.config["APP_NAME"]}
+
+    app.jinja_env.filters["datetime"] = format_datetime

@@ -1,0 +1,103 @@
+"""Login and logout pages; session and bearer-token loading for Flask-Login.
+
+GET/POST /login    the login form (CSRF-protected, rate-limited)
+POST     /logout   end the session
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from flask_wtf import FlaskForm
+from werkzeug.wrappers import Response
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from cephalopod.auth import operations as ops
+from cephalopod.auth.models import User
+from cephalopod.db import db
+from cephalopod.errors import is_api_request, json_error
+from cephalopod.extensions import limiter, login_manager
+
+bp = Blueprint("auth", __name__)
+
+
+class LoginForm(FlaskForm):
+    """User name and password."""
+
+    username = StringField("User name", validators=[DataRequired(), Length(max=80)])
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    """Load the session's user."""
+    if not user_id.isdigit():
+        return None
+    return db.session.get(User, int(user_id))
+
+
+@login_manager.request_loader
+def load_user_from_token(req: object) -> User | None:
+    """Accept ``Authorization: Bearer <token>`` on the JSON API."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return ops.user_for_token(token.strip())
+
+
+@login_manager.unauthorized_handler
+def unauthorized() -> Response:
+    """JSON 401 for the API, a redirect to the login page for pages."""
+    if is_api_request():
+        return json_error("Authentication required", 401)
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+
+def _safe_next(target: str | None) -> str:
+    """Only follow a ``next`` that stays on this site (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and "\\" not in target:
+            return target
+    return url_for("auth.home")
+
+
+def _login_limit() -> str:
+    return current_app.config["LOGIN_RATE_LIMIT"]
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"])
+def login() -> str | Response | tuple[str, int]:
+    """Show the login form and log the user in."""
+    if current_user.is_authenticated:
+        return redirect(_safe_next(request.args.get("next")))
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = ops.authenticate(form.username.data or "", form.password.data or "")
+        if user is not None:
+            login_user(user)
+            return redirect(_safe_next(request.args.get("next")))
+        flash("Wrong user name or password.", "error")
+        return render_template("auth/login.html", form=form), 401
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/login.html", form=form), status
+
+
+@bp.route("/logout", methods=["POST"])
+def logout() -> Response:
+    """End the session."""
+    logout_user()
+    flash("You are logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+@bp.route("/")
+@login_required
+def home() -> str:
+    """Landing page after login (the admin interface builds on it)."""
+    return render_template("home.html")

@@ -1,0 +1,213 @@
+"""The ``cephalopod`` command (also ``python -m cephalopod`` and ``python manage.py``)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+from typing import Any
+
+import click
+from flask import Flask
+
+from cephalopod.settings import SettingsError
+
+log = logging.getLogger(__name__)
+
+
+class AppContext:
+    """Creates the app on first use, so ``--help`` works even with broken settings."""
+
+    def __init__(self) -> None:
+        self._app: Flask | None = None
+
+    @property
+    def app(self) -> Flask:
+        if self._app is None:
+            from cephalopod.app import create_app
+
+            self._app = create_app()
+        return self._app
+
+
+pass_app = click.make_pass_decorator(AppContext, ensure=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def cli(verbose: bool) -> None:
+    """Cephalopod: know who runs your software."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not verbose:  # alembic narrates every plugin it loads
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+# --- database -------------------------------------------------------------------------------
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Create, drop, recreate or upgrade the database tables."""
+
+
+def _confirm(yes: bool, question: str) -> None:
+    if not yes and not click.confirm(question, default=False):
+        raise click.Abort
+
+
+@db_group.command("create")
+@pass_app
+def db_create(ctx: AppContext) -> None:
+    """Create the tables (an empty database is stamped with the newest migration)."""
+    from cephalopod.schema import create_schema
+
+    with ctx.app.app_context():
+        create_schema()
+    click.echo("Tables created.")
+
+
+@db_group.command("drop")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def db_drop(ctx: AppContext, yes: bool) -> None:
+    """Drop every table and all data."""
+    from cephalopod.schema import drop_schema
+
+    _confirm(yes, "Drop every table and ALL data?")
+    with ctx.app.app_context():
+        drop_schema()
+    click.echo("Tables dropped.")
+
+
+@db_group.command("recreate")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def db_recreate(ctx: AppContext, yes: bool) -> None:
+    """Drop every table, then create them empty."""
+    from cephalopod.schema import create_schema, drop_schema
+
+    _confirm(yes, "Drop every table and ALL data, then create empty tables?")
+    with ctx.app.app_context():
+        drop_schema()
+        create_schema()
+    click.echo("Tables recreated.")
+
+
+@db_group.command("upgrade")
+@pass_app
+def db_upgrade(ctx: AppContext) -> None:
+    """Apply pending migrations."""
+    from cephalopod.schema import ensure_schema
+
+    with ctx.app.app_context():
+        ensure_schema()
+    click.echo("Database is up to date.")
+
+
+# --- users and tokens -------------------------------------------------------------------------
+
+
+def _create_user(ctx: AppContext, username: str, password: str) -> None:
+    from cephalopod.auth.operations import UserError, create_user
+
+    with ctx.app.app_context():
+        try:
+            create_user(username, password)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"User {username!r} created.")
+
+
+@cli.command("create_usr")
+@click.argument("username")
+@click.argument("password")
+@pass_app
+def create_usr(ctx: AppContext, username: str, password: str) -> None:
+    """Create a user USERNAME with PASSWORD (the original command)."""
+    _create_user(ctx, username, password)
+
+
+@cli.command("create-user")
+@click.argument("username")
+@click.argument("password", required=False)
+@pass_app
+def create_user_cmd(ctx: AppContext, username: str, password: str | None) -> None:
+    """Create a user; asks for the password when it is not given."""
+    if password is None:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    _create_user(ctx, username, password)
+
+
+@cli.command("create_token")
+@click.argument("username")
+@pass_app
+def create_token_cmd(ctx: AppContext, username: str) -> None:
+    """Print a new API token for USERNAME (shown once, alone on the last line)."""
+    from cephalopod.auth.operations import UserError, create_token
+
+    with ctx.app.app_context():
+        try:
+            token = create_token(username)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+    click.echo(f"API token for {username!r} (shown only now; use it as 'Authorization: Bearer'):")
+    click.echo(token)
+
+
+# --- serving --------------------------------------------------------------------------------
+
+
+def ensure_first_user(app: Flask) -> str | None:
+    """Create ``admin`` with a random password when there is no user; return that password."""
+    from cephalopod.auth.operations import count_users, create_user
+
+    with app.app_context():
+        if count_users():
+            return None
+        password = secrets.token_urlsafe(12)
+        create_user("admin", password)
+        return password
+
+
+def _serve_options(func: Any) -> Any:
+    func = click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))(
+        func
+    )
+    return click.option("--host", default="127.0.0.1", show_default=True)(func)
+
+
+@cli.command("run")
+@_serve_options
+@pass_app
+def run(ctx: AppContext, host: str, port: int) -> None:
+    """Serve the web interface and the API (and crawl on schedule when there is no broker)."""
+    from cephalopod.schema import ensure_schema
+    from cephalopod.server import serve
+
+    app = ctx.app
+    with app.app_context():
+        ensure_schema()
+    password = ensure_first_user(app)
+    if password:
+        bar = "=" * 64
+        click.echo(
+            f"\n{bar}\n  First start: created the user 'admin' with the password\n\n"
+            f"      {password}\n\n  Log in and keep it safe: it is not shown again.\n{bar}\n"
+        )
+    serve(app, host, port)
+
+
+run_alias = cli.command("runserver", help="Alias of 'run'.")(run.callback)
+run_alias.params = list(run.params)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: settings errors end with one clear message and status 2."""
+    try:
+        cli.main(args=argv, prog_name="cephalopod", standalone_mode=True)
+    except SettingsError as exc:
+        click.echo(f"Configuration error: {exc}", err=True)
+        sys.exit(2)

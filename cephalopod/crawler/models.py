@@ -1,0 +1,34 @@
+"""Crawl jobs: the progress of a background "crawl all" that a person or a script started."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cephalopod.db import UTCDateTime, db, utcnow
+
+JOB_STATES = ("queued", "running", "done", "failed")
+
+
+class CrawlJob(db.Model):
+    """One run of a crawl; counters are updated as batches are stored, by any worker."""
+
+    __tablename__ = "crawl_jobs"
+
+    id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    state: Mapped[str] = mapped_column(sa.String(10), default="queued")
+    total: Mapped[int] = mapped_column(default=0)
+    done: Mapped[int] = mapped_column(default=0)
+    ok: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    chunks_total: Mapped[int] = mapped_column(default=0)
+    chunks_done: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(sa.String(500))
+
+    def __repr__(self) -> str:
+        return f"<CrawlJob {self.id} {self.state} {self.done}/{self.total}>"

@@ -1,0 +1,115 @@
+"""The instance record: registration data, the latest crawl, its location and history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from cephalopod.db import JSONType, UTCDateTime, db, intpk, str255, utcnow
+
+#: Crawl health values.
+CRAWL_STATUSES = ("ok", "error", "never")
+
+
+class Instance(db.Model):
+    """One running installation that registered itself with the hub."""
+
+    __tablename__ = "instances"
+
+    id: Mapped[intpk]
+    uuid: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), unique=True, default=uuid.uuid4)
+    url: Mapped[str] = mapped_column(sa.String(2048))
+    #: ``url`` normalised (host case, default port, ``www.``, trailing slash) to spot duplicates
+    url_key: Mapped[str] = mapped_column(sa.String(2048), index=True)
+    contact: Mapped[str255]
+    email: Mapped[str255]
+    organization: Mapped[str255]
+    enabled: Mapped[bool] = mapped_column(default=True, index=True)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    # the latest crawl (crawled_data only ever replaced by a successful one)
+    crawled_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    last_crawl_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    crawl_status: Mapped[str] = mapped_column(sa.String(10), default="never", index=True)
+    crawl_error: Mapped[str | None] = mapped_column(sa.String(500))
+    consecutive_failures: Mapped[int] = mapped_column(default=0)
+
+    # where the server is, located from the address the crawler connected to
+    ip: Mapped[str | None] = mapped_column(sa.String(45))
+    country_code: Mapped[str | None] = mapped_column(sa.String(2), index=True)
+    country_name: Mapped[str | None] = mapped_column(sa.String(100))
+    city: Mapped[str | None] = mapped_column(sa.String(200))
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+
+    fields: Mapped[list[InstanceField]] = relationship(
+        back_populates="instance", cascade="all, delete-orphan", passive_deletes=True
+    )
+    snapshots: Mapped[list[Snapshot]] = relationship(
+        back_populates="instance", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    def __repr__(self) -> str:
+        return f"<Instance {self.uuid} {self.url!r}>"
+
+
+class InstanceField(db.Model):
+    """A visible crawled field's display value, in columns SQL can group, sort and index.
+
+    ``value_text`` holds the JSON text of the display value (so ``3`` and ``"3"`` stay
+    different categories); ``value_num`` holds it as a number when it is one, for numeric
+    sorting and sum/avg/min/max.
+    """
+
+    __tablename__ = "instance_fields"
+    __table_args__ = (
+        sa.Index("ix_instance_fields_field_value_num", "field", "value_num"),
+        sa.Index("ix_instance_fields_field_value_text", "field", "value_text"),
+    )
+
+    instance_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True
+    )
+    field: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    value_text: Mapped[str | None] = mapped_column(sa.String(1000))
+    value_num: Mapped[float | None]
+
+    instance: Mapped[Instance] = relationship(back_populates="fields")
+
+    def __repr__(self) -> str:
+        return f"<InstanceField {self.instance_id} {self.field}={self.value_text}>"
+
+
+class Snapshot(db.Model):
+    """The crawled data of one day (the latest crawl of the day wins): the history of trends."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (sa.UniqueConstraint("instance_id", "day"),)
+
+    id: Mapped[intpk]
+    instance_id: Mapped[int] = mapped_column(sa.ForeignKey("instances.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(sa.Date(), index=True)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
+
+    instance: Mapped[Instance] = relationship(back_populates="snapshots")
+
+    def __repr__(self) -> str:
+        return f"<Snapshot {self.instance_id} {self.day}>"
+
+
+class Meta(db.Model):
+    """Small key/value facts about the database, e.g. the fingerprint of the field settings."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text())
+
+    def __repr__(self) -> str:
+        return f"<Meta {self.key}>"

@@ -1,0 +1,97 @@
+"""Writes to instances: the only place that registers, edits or deletes one."""
+
+from __future__ import annotations
+
+import uuid as uuid_mod
+from collections.abc import Mapping
+from typing import Any
+
+from blinker import Namespace
+from sqlalchemy import delete, select
+
+from cephalopod.db import db, utcnow
+from cephalopod.instances.models import Instance, InstanceField, Snapshot
+from cephalopod.instances.urls import url_key
+
+#: Hooks for later features (e-mail notifications, audit log): sent after the commit.
+signals = Namespace()
+instance_registered = signals.signal("instance-registered")
+instance_updated = signals.signal("instance-updated")
+instance_deleted = signals.signal("instance-deleted")
+
+
+def parse_uuid(value: str) -> uuid_mod.UUID | None:
+    """Return the UUID in ``value``, or None when it is not one."""
+    try:
+        return uuid_mod.UUID(value)
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+def get_instance(value: str) -> Instance | None:
+    """Return the instance with this UUID (given as text), or None."""
+    parsed = parse_uuid(value)
+    if parsed is None:
+        return None
+    return db.session.scalar(select(Instance).where(Instance.uuid == parsed))
+
+
+def register_instance(data: Mapping[str, Any]) -> Instance:
+    """Create an instance from validated registration data."""
+    now = utcnow()
+    instance = Instance(
+        uuid=uuid_mod.uuid4(),
+        url=data["url"],
+        url_key=url_key(data["url"]),
+        contact=data["contact"],
+        email=data["email"],
+        organization=data["organization"],
+        enabled=True,
+        registered_at=now,
+        updated_at=now,
+        crawl_status="never",
+        consecutive_failures=0,
+    )
+    db.session.add(instance)
+    db.session.commit()
+    instance_registered.send(instance)
+    return instance
+
+
+def update_instance(instance: Instance, changes: Mapping[str, Any]) -> Instance:
+    """Apply validated changes; a changed URL also changes the duplicate key."""
+    changed = {k: v for k, v in changes.items() if getattr(instance, k) != v}
+    for name, value in changed.items():
+        setattr(instance, name, value)
+    if "url" in changed:
+        instance.url_key = url_key(changed["url"])
+    if changed:
+        instance.updated_at = utcnow()
+    db.session.commit()
+    if changed:
+        instance_updated.send(instance, changes=changed)
+    return instance
+
+
+def delete_instance(instance: Instance) -> None:
+    """Delete an instance and everything crawled from it (an instance may leave for good)."""
+    instance_id, instance_uuid = instance.id, instance.uuid
+    # explicit deletes: SQLite only cascades with foreign keys on, and bulk is cheaper
+    db.session.execute(delete(InstanceField).where(InstanceField.instance_id == instance_id))
+    db.session.execute(delete(Snapshot).where(Snapshot.instance_id == instance_id))
+    db.session.execute(delete(Instance).where(Instance.id == instance_id))
+    db.session.commit()
+    instance_deleted.send(instance_uuid)
+
+
+def summary(instance: Instance) -> dict[str, Any]:
+    """Return the public summary that registration clients compare with their own values."""
+    return {
+        "uuid": str(instance.uuid),
+        "enabled": instance.enabled,
+        "url": instance.url,
+        "contact": instance.contact,
+        "email": instance.email,
+        "organization": instance.organization,
+        "registered": instance.registered_at.isoformat().replace("+00:00", "Z"),
+    }

@@ -1,0 +1,42 @@
+"""Creating, upgrading and dropping the schema (Alembic keeps the history)."""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from flask_migrate import stamp, upgrade
+
+from cephalopod.db import db
+
+log = logging.getLogger(__name__)
+
+
+def table_names() -> set[str]:
+    """Return the tables present in the database."""
+    return set(sa.inspect(db.engine).get_table_names())
+
+
+def create_schema() -> None:
+    """Create every table; on a database without history, stamp the newest migration."""
+    had_history = "alembic_version" in table_names()
+    db.create_all()
+    if not had_history:
+        stamp()
+
+
+def drop_schema() -> None:
+    """Drop every table, the migration history included."""
+    db.drop_all()
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE IF EXISTS alembic_version"))
+
+
+def ensure_schema() -> None:
+    """Bring the database to the newest schema, whatever state it is in."""
+    tables = table_names()
+    if "alembic_version" not in tables and "instances" in tables:
+        # created without history (e.g. by an old ``db create``): record it, then upgrade
+        log.warning("Database has tables but no migration history; stamping the first revision")
+        stamp(revision="base")
+    upgrade()

@@ -1,0 +1,372 @@
+"""Settings: one table of defaults, a Python-syntax file, validated once at startup.
+
+The file is executed like Flask's ``from_pyfile`` so that settings written for the original
+project (``from datetime import timedelta`` and all) load unchanged. Validation turns every
+mistake into a :class:`SettingsError` whose message names the key, the bad value and the
+accepted values; the CLI prints it and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import os
+import secrets
+import types
+import zoneinfo
+from collections.abc import Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import babel
+
+log = logging.getLogger(__name__)
+
+#: Every setting with its default and the one-line reason it exists. ``settings.cfg.example``
+#: documents each of them (a test checks that).
+DEFAULTS: dict[str, Any] = {
+    # Signs sessions and CSRF tokens. Empty: a strong key is generated once and kept in the
+    # instance folder (mode 0600).
+    "SECRET_KEY": "",
+    # Timezone in which every date is shown.
+    "BABEL_DEFAULT_TIMEZONE": "UTC",
+    # Locale that formats every date and number shown.
+    "BABEL_DEFAULT_LOCALE": "en_GB",
+    # Name shown in the page titles and the navigation bar.
+    "APP_NAME": "Cephalopod",
+    # Serve HTTPS with this certificate and key (both must be set).
+    "SSL_CERT": None,
+    "SSL_KEY": None,
+    # Database URL; empty means the embedded SQLite file in the instance folder.
+    "SQLALCHEMY_DATABASE_URI": None,
+    # Celery broker (e.g. redis://127.0.0.1:6379/0); empty means the in-process scheduler.
+    "CELERY_BROKER_URL": None,
+    # Celery result backend; empty means none (results are stored in the database).
+    "CELERY_RESULT_BACKEND": None,
+    # Periodic work, read by Celery beat and by the in-process scheduler alike.
+    "CELERYBEAT_SCHEDULE": {
+        "crawl-all": {"task": "cephalopod.crawler.crawl_all", "schedule": timedelta(days=1)},
+    },
+    # JSON endpoints fetched from every instance: [{"url": "/system-info", "headers": {...}}].
+    "CRAWLING_ENDPOINTS": [],
+    # Per crawled field: label, chart options, aggregation; None hides the field everywhere.
+    "CRAWLED_FIELDS_SETTINGS": {},
+    # Simultaneous instance crawls.
+    "CRAWLER_CONCURRENCY": 100,
+    # Seconds to establish a connection to an instance.
+    "CRAWLER_CONNECT_TIMEOUT": 5.0,
+    # Seconds for a whole request including the body (cuts off servers that dribble bytes).
+    "CRAWLER_TOTAL_TIMEOUT": 15.0,
+    # Largest reply read from an instance, in bytes; reading stops beyond it.
+    "CRAWLER_MAX_BYTES": 1024 * 1024,
+    # Redirects followed per request.
+    "CRAWLER_MAX_REDIRECTS": 3,
+    # Deepest JSON nesting accepted in a reply.
+    "CRAWLER_MAX_DEPTH": 32,
+    # Most object keys accepted in a reply (all levels together).
+    "CRAWLER_MAX_KEYS": 10000,
+    # Networks the crawler may reach although they are not public (CIDR strings).
+    "CRAWLER_ALLOWED_NETWORKS": [],
+    # Crawl results written to the database per transaction.
+    "CRAWLER_BATCH_SIZE": 500,
+    # User-Agent header sent to instances.
+    "CRAWLER_USER_AGENT": "Cephalopod-crawler/1.0",
+    # Days of daily crawl snapshots kept for trends.
+    "HISTORY_RETENTION_DAYS": 730,
+    # Path or list of paths of .mmdb files (MaxMind or DB-IP) that replace the embedded data.
+    "GEOIP_DATABASE": None,
+    # Rate limit of registrations per client address (Flask-Limiter syntax).
+    "REGISTRATION_RATE_LIMIT": "20 per hour",
+    # Rate limit of login attempts per client address.
+    "LOGIN_RATE_LIMIT": "10 per minute",
+    # Where rate-limit counters live: memory:// or redis://host:port/db.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    # Trust X-Forwarded-For from one reverse proxy in front of the app.
+    "USE_PROXY": False,
+    # Serve aggregate statistics (no instance details) at /api/statistics without login.
+    "PUBLIC_STATISTICS": False,
+}
+
+#: Prefixes of keys that belong to Flask or its extensions: passed through without a warning.
+PASSTHROUGH_PREFIXES = (
+    "SQLALCHEMY_",
+    "SESSION_",
+    "REMEMBER_COOKIE_",
+    "RATELIMIT_",
+    "WTF_",
+    "BABEL_",
+    "CELERY",
+    "MAX_CONTENT_LENGTH",
+    "PERMANENT_SESSION_LIFETIME",
+    "PREFERRED_URL_SCHEME",
+    "SERVER_NAME",
+    "TESTING",
+    "DEBUG",
+    "PROPAGATE_EXCEPTIONS",
+    "TRAP_",
+    "JSON_",
+    "TEMPLATES_AUTO_RELOAD",
+    "SEND_FILE_MAX_AGE_DEFAULT",
+    "LOGIN_DISABLED",
+)
+
+SETTINGS_ENV = "CEPHALOPOD_SETTINGS"
+INSTANCE_ENV = "CEPHALOPOD_INSTANCE_PATH"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+class SettingsError(Exception):
+    """A setting that cannot be used; the message is meant for the person who wrote it."""
+
+
+def instance_path() -> Path:
+    """Return the folder holding the embedded database, secret key and geolocation data."""
+    return Path(os.environ.get(INSTANCE_ENV) or Path.cwd() / "instance").resolve()
+
+
+def find_settings_file() -> Path | None:
+    """Return the settings file in the documented search order, or None for built-in defaults."""
+    env = os.environ.get(SETTINGS_ENV)
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise SettingsError(f"{SETTINGS_ENV} points to {env!r}, which is not a readable file")
+        return path
+    for candidate in (Path.cwd() / "settings.cfg", PACKAGE_DIR / "settings.cfg"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def read_settings_file(path: Path) -> dict[str, Any]:
+    """Execute a Python-syntax settings file and return its upper-case names."""
+    module = types.ModuleType("cephalopod_settings")
+    module.__file__ = str(path)
+    try:
+        code = compile(path.read_bytes(), str(path), "exec")
+        exec(code, module.__dict__)  # noqa: S102 - the settings file is trusted configuration
+    except SyntaxError as exc:
+        raise SettingsError(f"{path}: syntax error on line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:  # any error raised by the file's own code
+        raise SettingsError(f"{path}: {type(exc).__name__}: {exc}") from None
+    return {k: v for k, v in vars(module).items() if k.isupper()}
+
+
+def load_settings(
+    path: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Merge defaults, the settings file and overrides, then validate the result."""
+    config = {k: _copy_default(v) for k, v in DEFAULTS.items()}
+    source = path if path is not None else find_settings_file()
+    if source is not None:
+        config.update(read_settings_file(Path(source)))
+    if overrides:
+        config.update(overrides)
+    for key in sorted(config):
+        if key not in DEFAULTS and not key.startswith(PASSTHROUGH_PREFIXES):
+            log.warning("Unknown setting %s in %s is ignored", key, source or "overrides")
+    validate(config)
+    config["_SETTINGS_FILE"] = str(source) if source else None
+    return config
+
+
+def _copy_default(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy_default(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return list(value)
+    return value
+
+
+def _fail(key: str, value: Any, accepted: str) -> SettingsError:
+    return SettingsError(f"{key} = {value!r} is invalid; accepted: {accepted}")
+
+
+def _check_type(
+    config: Mapping[str, Any], key: str, types_: tuple[type, ...], accepted: str
+) -> None:
+    value = config[key]
+    # bool is an int subclass: a True where a number is expected is a mistake, not 1
+    if isinstance(value, bool) and bool not in types_:
+        raise _fail(key, value, accepted)
+    if not isinstance(value, types_):
+        raise _fail(key, value, accepted)
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Check every known key; normalise the ones that have an easier form for the code."""
+    for key in ("APP_NAME", "BABEL_DEFAULT_TIMEZONE", "BABEL_DEFAULT_LOCALE", "CRAWLER_USER_AGENT"):
+        _check_type(config, key, (str,), "a non-empty string")
+        if not config[key].strip():
+            raise _fail(key, config[key], "a non-empty string")
+    _check_type(config, "SECRET_KEY", (str, bytes, type(None)), "a string (empty: generated)")
+    try:
+        zoneinfo.ZoneInfo(config["BABEL_DEFAULT_TIMEZONE"])
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise _fail(
+            "BABEL_DEFAULT_TIMEZONE", config["BABEL_DEFAULT_TIMEZONE"], "an IANA zone like 'UTC'"
+        ) from None
+    try:
+        babel.Locale.parse(config["BABEL_DEFAULT_LOCALE"])
+    except (ValueError, babel.UnknownLocaleError):
+        raise _fail(
+            "BABEL_DEFAULT_LOCALE", config["BABEL_DEFAULT_LOCALE"], "a locale like 'en_GB'"
+        ) from None
+    for key in ("SSL_CERT", "SSL_KEY", "SQLALCHEMY_DATABASE_URI", "CELERY_BROKER_URL"):
+        _check_type(config, key, (str, type(None)), "a string or None")
+    for key in ("SSL_CERT", "SSL_KEY"):
+        if config[key] and not Path(config[key]).is_file():
+            raise _fail(key, config[key], "the path of a readable file")
+    if bool(config["SSL_CERT"]) != bool(config["SSL_KEY"]):
+        raise SettingsError("SSL_CERT and SSL_KEY must be set together (or both left empty)")
+    for key in ("USE_PROXY", "PUBLIC_STATISTICS"):
+        _check_type(config, key, (bool,), "True or False")
+    for key in ("REGISTRATION_RATE_LIMIT", "LOGIN_RATE_LIMIT", "RATELIMIT_STORAGE_URI"):
+        _check_type(config, key, (str,), "a string")
+    _validate_rate_limits(config)
+    _validate_numbers(config)
+    _validate_networks(config)
+    config["CRAWLING_ENDPOINTS"] = parse_endpoints(config["CRAWLING_ENDPOINTS"])
+    _validate_fields(config)
+    _validate_schedule(config)
+    geoip = config["GEOIP_DATABASE"]
+    if geoip is not None and not (
+        isinstance(geoip, str)
+        or (isinstance(geoip, list | tuple) and all(isinstance(p, str) for p in geoip))
+    ):
+        raise _fail("GEOIP_DATABASE", geoip, "a path or a list of paths to .mmdb files")
+
+
+def _validate_rate_limits(config: Mapping[str, Any]) -> None:
+    from limits import parse_many
+
+    for key in ("REGISTRATION_RATE_LIMIT", "LOGIN_RATE_LIMIT"):
+        try:
+            parse_many(config[key])
+        except ValueError:
+            raise _fail(key, config[key], "a limit like '20 per hour'") from None
+
+
+_NUMBERS: dict[str, tuple[type | tuple[type, ...], float, float]] = {
+    "CRAWLER_CONCURRENCY": (int, 1, 10000),
+    "CRAWLER_CONNECT_TIMEOUT": ((int, float), 0.1, 600),
+    "CRAWLER_TOTAL_TIMEOUT": ((int, float), 0.1, 3600),
+    "CRAWLER_MAX_BYTES": (int, 1024, 1024**3),
+    "CRAWLER_MAX_REDIRECTS": (int, 0, 20),
+    "CRAWLER_MAX_DEPTH": (int, 1, 512),
+    "CRAWLER_MAX_KEYS": (int, 1, 10_000_000),
+    "CRAWLER_BATCH_SIZE": (int, 1, 100_000),
+    "HISTORY_RETENTION_DAYS": (int, 1, 100_000),
+}
+
+
+def _validate_numbers(config: Mapping[str, Any]) -> None:
+    for key, (type_, low, high) in _NUMBERS.items():
+        types_ = type_ if isinstance(type_, tuple) else (type_,)
+        kind = "an integer" if types_ == (int,) else "a number"
+        accepted = f"{kind} from {low:g} to {high:g}"
+        _check_type(config, key, types_, accepted)
+        if not low <= config[key] <= high:
+            raise _fail(key, config[key], accepted)
+
+
+def _validate_networks(config: dict[str, Any]) -> None:
+    value = config["CRAWLER_ALLOWED_NETWORKS"]
+    accepted = "a list of CIDR strings like ['127.0.0.0/8']"
+    if not isinstance(value, list | tuple):
+        raise _fail("CRAWLER_ALLOWED_NETWORKS", value, accepted)
+    for item in value:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except (TypeError, ValueError):
+            raise _fail("CRAWLER_ALLOWED_NETWORKS", item, accepted) from None
+    config["CRAWLER_ALLOWED_NETWORKS"] = [str(n) for n in value]
+
+
+def parse_endpoints(value: Any) -> list[dict[str, Any]]:
+    """Return CRAWLING_ENDPOINTS as ``[{"url", "headers"}]`` dicts; entries without url skip."""
+    accepted = "a list of {'url': '/path', 'headers': {'Name': 'value'}} dictionaries"
+    if not isinstance(value, list | tuple):
+        raise _fail("CRAWLING_ENDPOINTS", value, accepted)
+    endpoints = []
+    for index, entry in enumerate(value):
+        key = f"CRAWLING_ENDPOINTS[{index}]"
+        if not isinstance(entry, Mapping):
+            raise _fail(key, entry, accepted)
+        unknown = set(entry) - {"url", "headers"}
+        if unknown:
+            raise _fail(key, entry, "only the keys 'url' and 'headers'")
+        url = entry.get("url")
+        if url is None or url == "":
+            # as the original: an entry without a url is skipped
+            log.warning("%s has no url and is skipped", key)
+            continue
+        if not isinstance(url, str) or any(c in url for c in "\r\n\t ") or "://" in url:
+            raise _fail(f"{key}['url']", url, "a path appended to the instance URL, like '/info'")
+        headers = entry.get("headers") or {}
+        if not isinstance(headers, Mapping) or not all(
+            isinstance(k, str) and isinstance(v, str) and "\n" not in v and "\r" not in v
+            for k, v in headers.items()
+        ):
+            raise _fail(f"{key}['headers']", headers, "a dictionary of string header values")
+        endpoints.append({"url": url, "headers": dict(headers)})
+    return endpoints
+
+
+def _validate_fields(config: Mapping[str, Any]) -> None:
+    from cephalopod.stats.fields import FieldSettingsError, parse_field_settings
+
+    value = config["CRAWLED_FIELDS_SETTINGS"]
+    if not isinstance(value, Mapping):
+        raise _fail("CRAWLED_FIELDS_SETTINGS", value, "a dictionary of field name → options")
+    try:
+        parse_field_settings(value)
+    except FieldSettingsError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _validate_schedule(config: Mapping[str, Any]) -> None:
+    from celery.schedules import schedule as celery_schedule
+
+    value = config["CELERYBEAT_SCHEDULE"]
+    accepted = "a dictionary of name → {'task': ..., 'schedule': timedelta or crontab}"
+    if not isinstance(value, Mapping):
+        raise _fail("CELERYBEAT_SCHEDULE", value, accepted)
+    from cephalopod.schedule import KNOWN_TASKS
+
+    for name, entry in value.items():
+        key = f"CELERYBEAT_SCHEDULE[{name!r}]"
+        if not isinstance(entry, Mapping) or "task" not in entry or "schedule" not in entry:
+            raise _fail(key, entry, accepted)
+        if entry["task"] not in KNOWN_TASKS:
+            raise _fail(f"{key}['task']", entry["task"], ", ".join(sorted(KNOWN_TASKS)))
+        sched = entry["schedule"]
+        ok = isinstance(sched, timedelta | celery_schedule) or (
+            isinstance(sched, int | float) and not isinstance(sched, bool)
+        )
+        if not ok:
+            raise _fail(f"{key}['schedule']", sched, "a timedelta, seconds, or a celery crontab")
+        if isinstance(sched, timedelta) and sched.total_seconds() < 1:
+            raise _fail(f"{key}['schedule']", sched, "a positive interval")
+
+
+def ensure_secret_key(config: dict[str, Any], folder: Path) -> None:
+    """Generate and persist a secret key when none is configured, so sessions survive restarts."""
+    if config.get("SECRET_KEY"):
+        return
+    key_file = folder / "secret_key"
+    if key_file.is_file():
+        config["SECRET_KEY"] = key_file.read_text().strip()
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its key
+        config["SECRET_KEY"] = key_file.read_text().strip()
+        return
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key + "\n")
+    log.warning("SECRET_KEY is empty: generated one and stored it in %s", key_file)
+    config["SECRET_KEY"] = key

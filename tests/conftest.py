@@ -1,0 +1,175 @@
+"""Fixtures shared by every test: real databases (SQLite and PostgreSQL), apps, clients.
+
+Each test gets a fresh app on a database whose schema was created once per session; the
+tables are emptied after the test. PostgreSQL tests use a database of their own, created
+from the server in ``CEPHALOPOD_TEST_POSTGRES`` (default: the local ``test`` database) and
+dropped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from cephalopod.app import create_app
+from cephalopod.db import db
+
+PG_ADMIN_URL = os.environ.get(
+    "CEPHALOPOD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
+)
+BACKENDS = ["sqlite", "postgresql"]
+
+
+def _pg_admin() -> psycopg.Connection:
+    return psycopg.connect(PG_ADMIN_URL, autocommit=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database of this test session (per xdist worker), dropped afterwards."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"cephalopod_test_{worker}_{uuid.uuid4().hex[:8]}"
+    try:
+        with _pg_admin() as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.OperationalError as exc:  # pragma: no cover - a machine without the server
+        pytest.fail(f"PostgreSQL is needed at {PG_ADMIN_URL}: {exc}")
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    yield f"{base}/{name}"
+    with _pg_admin() as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A SQLite database file of this test session."""
+    return f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'cephalopod.db'}"
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Each test that uses the database runs on SQLite and on PostgreSQL."""
+    if request.param == "postgresql":
+        request.applymarker(pytest.mark.postgres)
+        return request.getfixturevalue("postgres_url")
+    return request.getfixturevalue("sqlite_url")
+
+
+_schema_ready: set[str] = set()
+
+
+@pytest.fixture
+def instance_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An instance folder of the test, and no settings file picked up from the machine."""
+    folder = tmp_path / "instance"
+    folder.mkdir()
+    empty = tmp_path / "empty-settings.cfg"
+    empty.write_text("# no settings: built-in defaults\n")
+    monkeypatch.setenv("CEPHALOPOD_INSTANCE_PATH", str(folder))
+    monkeypatch.setenv("CEPHALOPOD_SETTINGS", str(empty))
+    return folder
+
+
+TEST_SETTINGS: dict[str, Any] = {
+    "SECRET_KEY": "test-secret-key",
+    "TESTING": True,
+    "CRAWLER_ALLOWED_NETWORKS": ["127.0.0.0/8"],
+}
+
+
+@pytest.fixture
+def make_app(db_url: str, instance_dir: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps on the test's database with setting overrides; tables emptied afterwards."""
+    apps: list[Flask] = []
+
+    def factory(**overrides: Any) -> Flask:
+        app = create_app(
+            overrides={**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": db_url, **overrides}
+        )
+        with app.app_context():
+            if db_url not in _schema_ready:
+                from cephalopod.schema import drop_schema, ensure_schema
+
+                drop_schema()
+                ensure_schema()
+                _schema_ready.add(db_url)
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        with app.app_context():
+            db.session.remove()
+            if app is apps[0]:
+                _empty_tables()
+            db.engine.dispose()
+
+
+def _empty_tables() -> None:
+    with db.engine.begin() as conn:
+        for table in reversed(db.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Flask:
+    """The app with test settings."""
+    return make_app()
+
+
+@pytest.fixture
+def app_ctx(app: Flask) -> Iterator[Flask]:
+    """The app, with an application context pushed (for operations and queries)."""
+    with app.app_context():
+        yield app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    """Flask's test client of the app."""
+    return app.test_client()
+
+
+@pytest.fixture
+def make_instance(app: Flask) -> Callable[..., Any]:
+    """Register an instance through the operations layer; keyword arguments override fields."""
+    from cephalopod.instances import operations as ops
+    from cephalopod.instances.models import Instance
+
+    counter = iter(range(1, 1_000_000))
+
+    def factory(**overrides: Any) -> Instance:
+        n = next(counter)
+        data = {
+            "url": f"https://indico{n}.example.org",
+            "contact": f"Contact {n}",
+            "email": f"admin{n}@example.org",
+            "organization": f"Organization {n}",
+        }
+        extra = {k: overrides.pop(k) for k in list(overrides) if k not in data}
+        data.update(overrides)
+        with app.app_context():
+            instance = ops.register_instance(data)
+            for name, value in extra.items():
+                setattr(instance, name, value)
+            db.session.commit()
+            db.session.refresh(instance)
+            db.session.expunge(instance)
+        return instance
+
+    return factory
+
+
+def count_rows(app: Flask, table: str) -> int:
+    """Return the number of rows of ``table`` (for assertions that nothing was stored)."""
+    with app.app_context():
+        return db.session.scalar(sa.text(f"SELECT count(*) FROM {table}"))  # noqa: S608
