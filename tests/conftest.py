@@ -173,3 +173,40 @@ def count_rows(app: Flask, table: str) -> int:
     """Return the number of rows of ``table`` (for assertions that nothing was stored)."""
     with app.app_context():
         return db.session.scalar(sa.text(f"SELECT count(*) FROM {table}"))  # noqa: S608
+
+
+@pytest.fixture
+def fleet() -> Iterator[str]:
+    """A fleet of fake instances (benchmarks.fleet) on 127.0.0.1; yields its base URL."""
+    import asyncio
+    import threading
+
+    from aiohttp import web
+
+    from benchmarks.fleet import fleet_app
+
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(fleet_app(), access_log=None)
+    ready = threading.Event()
+    holder: dict[str, Any] = {}
+
+    async def start() -> None:
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        holder["port"] = runner.addresses[0][1]
+        ready.set()
+
+    def serve() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10), "fleet server did not start"
+    yield f"http://127.0.0.1:{holder['port']}"
+    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(10)
+    loop.close()

@@ -1,0 +1,217 @@
+"""One crawl, end to end: stream instances, fetch concurrently, store in batches.
+
+A single asyncio loop drives the fetches; batches of results go to one writer thread, so
+database writes overlap the network instead of stalling it. The instance list is read in
+chunks of ids (keyset pagination), so memory stays flat however many instances there are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.engine import Engine
+
+from cephalopod.crawler.fetch import Endpoint, Fetcher, FetchLimits, FetchResult
+from cephalopod.crawler.store import BatchOutcome, store_results
+from cephalopod.db import db
+from cephalopod.geo.locate import GeoLocator
+from cephalopod.instances.models import Instance
+from cephalopod.stats.fields import FieldRegistry, parse_field_settings
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1000
+FLUSH_SECONDS = 2.0
+MAX_PENDING_WRITES = 2
+MAX_DISTINCT_ERRORS = 1000
+
+instances = Instance.__table__
+Target = tuple[int, str]
+Progress = Callable[[int, BatchOutcome], None]
+
+
+@dataclass
+class CrawlSummary:
+    """The counts a person or a script wants after a crawl."""
+
+    total: int = 0
+    ok: int = 0
+    failed: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    duration: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        """Instances per second."""
+        return self.total / self.duration if self.duration > 0 else 0.0
+
+    def add(self, outcome: BatchOutcome) -> None:
+        """Count a stored batch."""
+        self.ok += outcome.ok
+        self.failed += outcome.failed
+        self.total += outcome.ok + outcome.failed
+        for error, count in outcome.errors.items():
+            if error in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
+                self.errors[error] += count
+
+
+@dataclass(frozen=True)
+class CrawlConfig:
+    """Everything a crawl needs from the settings, read once."""
+
+    endpoints: tuple[Endpoint, ...]
+    limits: FetchLimits
+    concurrency: int
+    allowed_networks: tuple[str, ...]
+    user_agent: str
+    batch_size: int
+    registry: FieldRegistry
+
+    @classmethod
+    def from_app(cls, app: Flask) -> CrawlConfig:
+        """Read the crawler settings of an app."""
+        c = app.config
+        return cls(
+            endpoints=tuple(Endpoint(e["url"], e["headers"]) for e in c["CRAWLING_ENDPOINTS"]),
+            limits=FetchLimits(
+                connect_timeout=float(c["CRAWLER_CONNECT_TIMEOUT"]),
+                total_timeout=float(c["CRAWLER_TOTAL_TIMEOUT"]),
+                max_bytes=c["CRAWLER_MAX_BYTES"],
+                max_redirects=c["CRAWLER_MAX_REDIRECTS"],
+                max_depth=c["CRAWLER_MAX_DEPTH"],
+                max_keys=c["CRAWLER_MAX_KEYS"],
+            ),
+            concurrency=c["CRAWLER_CONCURRENCY"],
+            allowed_networks=tuple(c["CRAWLER_ALLOWED_NETWORKS"]),
+            user_agent=c["CRAWLER_USER_AGENT"],
+            batch_size=c["CRAWLER_BATCH_SIZE"],
+            registry=parse_field_settings(c["CRAWLED_FIELDS_SETTINGS"]),
+        )
+
+
+def geolocator(app: Flask) -> GeoLocator:
+    """Return the app's geolocator, opened once per process (mmap'd files are shared)."""
+    locator = app.extensions.get("cephalopod.geolocator")
+    if locator is None:
+        locator = GeoLocator.from_config(
+            app.config["GEOIP_DATABASE"], Path(app.instance_path) / "geoip"
+        )
+        app.extensions["cephalopod.geolocator"] = locator
+    return locator
+
+
+def count_enabled(engine: Engine) -> int:
+    """Return the number of enabled instances (the size of a full crawl)."""
+    with engine.connect() as conn:
+        query = sa.select(sa.func.count()).select_from(instances).where(instances.c.enabled)
+        return conn.scalar(query) or 0
+
+
+def _load_chunk(engine: Engine, after_id: int) -> list[Target]:
+    query = (
+        sa.select(instances.c.id, instances.c.url)
+        .where(instances.c.enabled, instances.c.id > after_id)
+        .order_by(instances.c.id)
+        .limit(CHUNK)
+    )
+    with engine.connect() as conn:
+        return [(row.id, row.url) for row in conn.execute(query)]
+
+
+def load_targets(engine: Engine, ids: Sequence[int]) -> list[Target]:
+    """Return (id, url) of the given instances, enabled or not (they were asked for by name)."""
+    query = sa.select(instances.c.id, instances.c.url).where(instances.c.id.in_(list(ids)))
+    with engine.connect() as conn:
+        return [(row.id, row.url) for row in conn.execute(query)]
+
+
+async def _stream_enabled(engine: Engine, reader: ThreadPoolExecutor) -> AsyncIterator[Target]:
+    loop = asyncio.get_running_loop()
+    after = 0
+    while True:
+        chunk = await loop.run_in_executor(reader, _load_chunk, engine, after)
+        if not chunk:
+            return
+        for target in chunk:
+            yield target
+        after = chunk[-1][0]
+
+
+def crawl(
+    app: Flask,
+    ids: Sequence[int] | None = None,
+    *,
+    job_id: str | None = None,
+    progress: Progress | None = None,
+) -> CrawlSummary:
+    """Crawl the given instances (default: every enabled one) and store the results."""
+    config = CrawlConfig.from_app(app)
+    with app.app_context():
+        engine = db.engine
+        locator = geolocator(app)
+    return asyncio.run(_crawl(engine, config, locator, ids, job_id, progress))
+
+
+async def _crawl(
+    engine: Engine,
+    config: CrawlConfig,
+    locator: GeoLocator,
+    ids: Sequence[int] | None,
+    job_id: str | None,
+    progress: Progress | None,
+) -> CrawlSummary:
+    summary = CrawlSummary()
+    start = time.monotonic()
+    loop = asyncio.get_running_loop()
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="crawl-writer") as writer,
+        ThreadPoolExecutor(1, thread_name_prefix="crawl-reader") as reader,
+    ):
+
+        def write(batch: list[FetchResult]) -> BatchOutcome:
+            with engine.begin() as conn:
+                return store_results(conn, batch, config.registry, locator, job_id)
+
+        pending: deque[asyncio.Future[BatchOutcome]] = deque()
+
+        async def settle(limit: int) -> None:
+            while len(pending) > limit:
+                outcome = await pending.popleft()
+                summary.add(outcome)
+                if progress is not None:
+                    progress(summary.total, outcome)
+
+        if ids is None:
+            targets: Any = _stream_enabled(engine, reader)
+        else:
+            targets = await loop.run_in_executor(reader, load_targets, engine, ids)
+        batch: list[FetchResult] = []
+        flushed = time.monotonic()
+        async with Fetcher(
+            config.endpoints,
+            config.limits,
+            concurrency=config.concurrency,
+            allowed_networks=config.allowed_networks,
+            user_agent=config.user_agent,
+        ) as fetcher:
+            async for result in fetcher.fetch_all(targets):
+                batch.append(result)
+                if len(batch) >= config.batch_size or time.monotonic() - flushed > FLUSH_SECONDS:
+                    pending.append(loop.run_in_executor(writer, write, batch))
+                    batch, flushed = [], time.monotonic()
+                    await settle(MAX_PENDING_WRITES - 1)
+        if batch:
+            pending.append(loop.run_in_executor(writer, write, batch))
+        await settle(0)
+    summary.duration = time.monotonic() - start
+    return summary

@@ -1,0 +1,109 @@
+"""A whole crawl against a real local fleet, stored in a real database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+
+from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, stats, system_info
+from cephalopod.crawler.run import crawl
+from cephalopod.db import db
+from cephalopod.instances.models import Instance, InstanceField, Snapshot
+
+
+@pytest.fixture
+def crawl_app(make_app: Callable[..., Flask]) -> Flask:
+    return make_app(
+        CRAWLING_ENDPOINTS=ENDPOINTS,
+        CRAWLED_FIELDS_SETTINGS={**FIELD_SETTINGS, "users": None},
+        CRAWLER_TOTAL_TIMEOUT=2.0,
+        CRAWLER_BATCH_SIZE=3,
+    )
+
+
+def _register(app: Flask, make_instance: Callable[..., Any], url: str, **kw: Any) -> Any:
+    return make_instance(url=url, **kw)
+
+
+def test_crawl_stores_data_values_and_snapshots(
+    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
+) -> None:
+    good = [make_instance(url=f"{fleet}/i/{n}") for n in range(7)]
+    broken = make_instance(url=f"{fleet}/nothing-here")
+    disabled = make_instance(url=f"{fleet}/i/99", enabled=False)
+
+    summary = crawl(crawl_app)
+
+    assert (summary.total, summary.ok, summary.failed) == (8, 7, 1)
+    assert summary.errors == {"HTTP 404 from /system-info": 1}
+    with crawl_app.app_context():
+        rows = {i.id: i for i in db.session.scalars(sa.select(Instance))}
+        for n, inst in enumerate(good):
+            row = rows[inst.id]
+            expected = {**system_info(n), **stats(n)}
+            del expected["users"]  # hidden by the settings: never stored
+            assert row.crawled_data == expected
+            assert row.crawl_status == "ok"
+            assert row.consecutive_failures == 0
+            assert row.last_success_at == row.last_crawl_at
+            assert row.ip == "127.0.0.1"
+        assert rows[broken.id].crawl_status == "error"
+        assert rows[broken.id].crawl_error == "HTTP 404 from /system-info"
+        assert rows[broken.id].consecutive_failures == 1
+        assert rows[broken.id].crawled_data is None
+        assert rows[disabled.id].crawl_status == "never"
+        values = {
+            (v.instance_id, v.field): (v.value_text, v.value_num)
+            for v in db.session.scalars(sa.select(InstanceField))
+        }
+        first = good[1].id
+        assert values[(first, "indico_version")] == ('"3.3.6"', None)
+        assert values[(first, "contributions")] == ("11", 11.0)  # 1 + 3 + 7, aggregation sum
+        assert values[(first, "debug")] == ("false", None)
+        assert not any(field == "users" for _, field in values)
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Snapshot)) == 7
+
+
+def test_failed_crawl_keeps_previous_data(
+    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
+) -> None:
+    inst = make_instance(url=f"{fleet}/i/3")
+    crawl(crawl_app)
+    with crawl_app.app_context():
+        before = db.session.get(Instance, inst.id).crawled_data
+        db.session.execute(
+            sa.update(Instance).where(Instance.id == inst.id).values(url=f"{fleet}/gone")
+        )
+        db.session.commit()
+    summary = crawl(crawl_app)
+    summary2 = crawl(crawl_app)
+    assert summary.failed == summary2.failed == 1
+    with crawl_app.app_context():
+        row = db.session.get(Instance, inst.id)
+        assert row.crawled_data == before
+        assert row.crawl_status == "error"
+        assert row.consecutive_failures == 2
+        assert row.last_success_at < row.last_crawl_at
+        fields = db.session.scalar(
+            sa.select(sa.func.count())
+            .select_from(InstanceField)
+            .where(InstanceField.instance_id == inst.id)
+        )
+        assert fields == len(before)  # display values untouched by the failures
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(Snapshot)) == 1
+
+
+def test_crawl_by_ids_includes_disabled(
+    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
+) -> None:
+    disabled = make_instance(url=f"{fleet}/i/5", enabled=False)
+    other = make_instance(url=f"{fleet}/i/6")
+    summary = crawl(crawl_app, [disabled.id])
+    assert (summary.total, summary.ok) == (1, 1)
+    with crawl_app.app_context():
+        assert db.session.get(Instance, disabled.id).crawl_status == "ok"
+        assert db.session.get(Instance, other.id).crawl_status == "never"
