@@ -32,7 +32,8 @@ def create_app(
     )
     app = Flask(__name__, instance_path=str(folder), instance_relative_config=False)
     app.config.update(config)
-    app.config.setdefault("MAX_CONTENT_LENGTH", MAX_BODY_BYTES)
+    # Flask's own default is None (no limit), so setdefault would never apply ours
+    app.config["MAX_CONTENT_LENGTH"] = config.get("MAX_CONTENT_LENGTH") or MAX_BODY_BYTES
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         folder.mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{folder / 'cephalopod.db'}"

@@ -20,14 +20,15 @@ API_PREFIXES = ("/api/", "/instance")
 class ApiError(Exception):
     """An error a view raises to answer with ``status`` and the JSON ``error`` shape."""
 
-    def __init__(self, message: str, status: int = 400, **extra: Any) -> None:
+    def __init__(self, message: str, /, status: int = 400, **extra: Any) -> None:
+        # ``message`` is positional-only so that ``extra`` may carry a ``message`` field too
         super().__init__(message)
         self.message = message
         self.status = status
         self.extra = extra
 
 
-def json_error(message: str, status: int, **extra: Any) -> Response:
+def json_error(message: str, /, status: int, **extra: Any) -> Response:
     """Build the JSON error response every API error uses."""
     response = jsonify({"error": message, **extra})
     response.status_code = status

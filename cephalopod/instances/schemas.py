@@ -76,12 +76,17 @@ def clean_url(value: Any, field: str = "url") -> str:
 
 
 def clean_email(value: Any, field: str = "email") -> str:
-    """Return a syntactically valid e-mail address (no DNS look-up: the hub stays offline)."""
+    """Return a syntactically valid e-mail address (no DNS look-up: the hub stays offline).
+
+    The address is kept as sent, not normalised: Indico's admin page compares the stored value
+    with its own using ``===`` and would report a lower-cased domain as "out of sync".
+    """
     text = _clean_text(field, value)
     try:
-        return validate_email(text, check_deliverability=False).normalized
+        validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:
         raise FieldError(field, f"{field} is not a valid e-mail address: {exc}") from None
+    return text
 
 
 def clean_name(field: str) -> Callable[[Any], str]:
