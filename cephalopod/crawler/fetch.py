@@ -1,0 +1,395 @@
+"""Fetch the JSON endpoints of many instances concurrently, safely and cheaply.
+
+Knows nothing about the database or Flask: targets go in as (key, base_url) pairs and
+`FetchResult` objects come out. Every connection, including each redirect hop, goes
+through the SSRF guard in `cephalopod.crawler.guard`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import errno
+import logging
+import re
+import time
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Self
+
+import aiohttp
+from yarl import URL
+
+from cephalopod.crawler.guard import AddressNotAllowedError, IPNetwork, guarded_socket_factory
+from cephalopod.crawler.jsonlimits import JSONLimitError, loads_limited
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = "Cephalopod-crawler/1.0"
+Target = tuple[Hashable, str]  # (opaque key, instance base URL)
+_SCHEMES = frozenset({"http", "https"})
+# Host names as yarl hands them over (IDNA already applied); IPv6 literals contain ":".
+_HOST_RE = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?")
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+# Credentials must not follow a redirect to another origin (same rule as browsers/aiohttp).
+_CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
+_CONNECT_ERRNOS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EHOSTUNREACH: "host unreachable",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One path to GET on every instance, appended verbatim to the instance base URL."""
+
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchLimits:
+    """Bounds that keep one misbehaving instance from hurting the crawl."""
+
+    connect_timeout: float = 5.0  # seconds to establish a TCP connection
+    total_timeout: float = 15.0  # seconds per endpoint, all redirect hops and the body included
+    max_bytes: int = 1 << 20  # decoded body size
+    max_redirects: int = 3
+    max_depth: int = 32  # JSON nesting levels
+    max_keys: int = 10_000  # object keys in one reply, all levels together
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout <= 0 or self.total_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+        if self.max_bytes < 1 or self.max_redirects < 0 or self.max_keys < 0:
+            raise ValueError("max_bytes must be positive, max_redirects/max_keys non-negative")
+        if not 1 <= self.max_depth <= 500:
+            # json.loads itself gives up near the interpreter recursion limit (~1000).
+            raise ValueError("max_depth must be between 1 and 500")
+
+
+@dataclass(slots=True)
+class FetchResult:
+    """Outcome for one instance: merged data on success, a short human error otherwise."""
+
+    key: Hashable
+    ok: bool
+    data: dict[str, Any] | None
+    error: str | None
+    ip: str | None  # peer actually connected to; on failure the address tried, if known
+    started_at: datetime
+    duration: float  # seconds
+
+
+class FetchError(Exception):
+    """An instance misbehaved; the message is the human-readable crawl error."""
+
+
+@dataclass(slots=True)
+class _Trace:
+    """Per-fetch record of addresses, filled in by the connector and the socket factory."""
+
+    ip: str | None = None
+    blocked: str | None = None
+
+
+_trace: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar(
+    "cephalopod_fetch_trace", default=None
+)
+
+
+def _record_attempt(address: str, allowed: bool) -> None:
+    trace = _trace.get()
+    if trace is not None:
+        trace.ip = address
+        if not allowed:
+            trace.blocked = address
+
+
+class _TracingConnector(aiohttp.TCPConnector):
+    """TCPConnector that notes the peer of every connection handed out, pooled or new."""
+
+    async def connect(self, req: Any, traces: Any, timeout: Any) -> aiohttp.connector.Connection:
+        conn = await super().connect(req, traces, timeout)
+        trace = _trace.get()
+        if trace is not None and conn.transport is not None:
+            peer = conn.transport.get_extra_info("peername")
+            if peer:
+                trace.ip = peer[0]
+        return conn
+
+
+def format_seconds(value: float) -> str:
+    """Render a timeout for humans: 15.0 -> "15", 0.5 -> "0.5"."""
+    return f"{value:g}"
+
+
+def format_size(value: int) -> str:
+    """Render a byte count for humans: 1048576 -> "1 MiB"."""
+    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if value >= size and value % size == 0:
+            return f"{value // size} {unit}"
+    return f"{value} bytes"
+
+
+def parse_target_url(url: str) -> URL:
+    """Parse a URL to crawl, accepting only absolute http(s) URLs with a host."""
+    try:
+        parsed = URL(url)
+        host = parsed.raw_host
+    except (ValueError, TypeError):
+        raise FetchError("invalid URL") from None
+    if parsed.scheme and parsed.scheme not in _SCHEMES:
+        raise FetchError(f"unsupported URL scheme {parsed.scheme!r}")
+    if not parsed.scheme or not host or not _HOST_RE.fullmatch(host):
+        raise FetchError("invalid URL")
+    return parsed
+
+
+def _same_origin(a: URL, b: URL) -> bool:
+    return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
+
+
+def describe_client_error(exc: aiohttp.ClientError, limits: FetchLimits) -> str:
+    """Turn aiohttp's exception zoo into a short crawl error."""
+    if isinstance(exc, aiohttp.ClientConnectorDNSError):
+        return f"cannot resolve host {exc.host}"
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return "TLS certificate verification failed"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        os_error = exc.os_error
+        if isinstance(os_error, AddressNotAllowedError):
+            return str(os_error)
+        if os_error.errno in _CONNECT_ERRNOS:
+            return _CONNECT_ERRNOS[os_error.errno]
+        return f"cannot connect: {os_error.strerror or os_error}"
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return f"connect timeout after {format_seconds(limits.connect_timeout)} s"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server disconnected"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "malformed response body"
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return f"invalid HTTP response: {exc.message}"
+    if isinstance(exc, aiohttp.InvalidURL):
+        return "invalid URL"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return _CONNECT_ERRNOS.get(exc.errno, f"connection error: {exc.strerror or exc}")
+    return f"request failed: {type(exc).__name__}"
+
+
+class Fetcher:
+    """Async context manager owning the one HTTP session shared by all fetches."""
+
+    def __init__(
+        self,
+        endpoints: Sequence[Endpoint],
+        limits: FetchLimits = FetchLimits(),
+        concurrency: int = 100,
+        allowed_networks: Iterable[str | IPNetwork] = (),
+        user_agent: str = DEFAULT_USER_AGENT,
+        resolver: aiohttp.abc.AbstractResolver | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.endpoints = tuple(endpoints)
+        self.limits = limits
+        self.concurrency = concurrency
+        self._allowed_networks = tuple(allowed_networks)
+        self._user_agent = user_agent
+        self._resolver = resolver
+        self._session: aiohttp.ClientSession | None = None
+        self._timeout_message = f"timeout after {format_seconds(limits.total_timeout)} s"
+        self._size_message = f"response larger than {format_size(limits.max_bytes)}"
+
+    async def __aenter__(self) -> Self:
+        connector = _TracingConnector(
+            limit=self.concurrency,
+            limit_per_host=0,
+            resolver=self._resolver,
+            socket_factory=guarded_socket_factory(self._allowed_networks, _record_attempt),
+        )
+        self._session = aiohttp.ClientSession(
+            connector=connector,
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=self.limits.connect_timeout),
+            headers={"User-Agent": self._user_agent, "Accept": "application/json"},
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def fetch_instance(self, key: Hashable, base_url: str) -> FetchResult:
+        """GET every endpoint of one instance and merge the replies; never raises for bad peers."""
+        started_at = datetime.now(UTC)
+        start = time.monotonic()
+        trace = _Trace()
+        token = _trace.set(trace)
+        data: dict[str, Any] | None = {}
+        error = None
+        try:
+            for endpoint in self.endpoints:
+                data.update(await self._fetch_endpoint(base_url, endpoint, trace))
+        except FetchError as exc:
+            data, error = None, str(exc)
+        except Exception as exc:  # a bug must not end the whole crawl
+            logger.exception("unexpected error crawling %r (%s)", key, base_url)
+            data, error = None, f"internal error: {type(exc).__name__}"
+        finally:
+            _trace.reset(token)
+        return FetchResult(
+            key=key,
+            ok=error is None,
+            data=data,
+            error=error,
+            ip=trace.ip,
+            started_at=started_at,
+            duration=time.monotonic() - start,
+        )
+
+    async def fetch_all(
+        self, targets: Iterable[Target] | AsyncIterable[Target]
+    ) -> AsyncIterator[FetchResult]:
+        """Fetch many instances, at most `concurrency` at once, yielding results as they finish.
+
+        Targets are consumed lazily, so a huge (or endless) iterable costs bounded memory.
+        """
+        finished: asyncio.Queue[asyncio.Task[FetchResult]] = asyncio.Queue()
+        running: set[asyncio.Task[FetchResult]] = set()
+        next_target = _target_reader(targets)
+        exhausted = False
+        try:
+            while True:
+                while not exhausted and len(running) < self.concurrency:
+                    target = await next_target()
+                    if target is None:
+                        exhausted = True
+                        break
+                    task = asyncio.create_task(self.fetch_instance(*target))
+                    task.add_done_callback(finished.put_nowait)
+                    running.add(task)
+                if not running:
+                    return
+                task = await finished.get()
+                running.discard(task)
+                yield task.result()
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)
+
+    async def _fetch_endpoint(self, base_url: str, endpoint: Endpoint, trace: _Trace) -> dict:
+        try:
+            async with asyncio.timeout(self.limits.total_timeout):
+                body = await self._get(base_url + endpoint.url, endpoint, trace)
+        except TimeoutError:
+            raise FetchError(self._timeout_message) from None
+        try:
+            value = loads_limited(
+                body, max_depth=self.limits.max_depth, max_keys=self.limits.max_keys
+            )
+        except JSONLimitError as exc:
+            raise FetchError(str(exc)) from None
+        except ValueError:
+            raise FetchError(f"invalid JSON from {endpoint.url}") from None
+        if type(value) is not dict:
+            raise FetchError("response is not a JSON object")
+        return value
+
+    async def _get(self, url: str, endpoint: Endpoint, trace: _Trace) -> bytes:
+        """GET url, following redirects by hand so every hop is re-validated."""
+        assert self._session is not None, "use Fetcher as an async context manager"
+        target = parse_target_url(url)
+        headers: Mapping[str, str] | None = endpoint.headers or None
+        for _hop in range(self.limits.max_redirects + 1):
+            trace.blocked = None
+            try:
+                async with self._session.get(
+                    target, headers=headers, allow_redirects=False
+                ) as resp:
+                    status = resp.status
+                    if 200 <= status < 300:
+                        return await self._read_body(resp)
+                    location = resp.headers.get("Location") if status in _REDIRECTS else None
+                    if location is None:
+                        raise FetchError(f"HTTP {status} from {endpoint.url}")
+            except aiohttp.ClientError as exc:
+                if trace.blocked is not None:
+                    # happy eyeballs may merge several failures into one plain OSError
+                    raise FetchError(f"address {trace.blocked} is not public") from None
+                raise FetchError(describe_client_error(exc, self.limits)) from None
+            try:
+                next_target = target.join(URL(location))
+            except (ValueError, TypeError):
+                raise FetchError(f"invalid redirect location from {endpoint.url}") from None
+            next_target = parse_target_url(str(next_target))
+            if headers and not _same_origin(target, next_target):
+                headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
+            target = next_target
+        raise FetchError("too many redirects")
+
+    async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
+        """Read the (decoded) body, giving up as soon as it exceeds max_bytes."""
+        limit = self.limits.max_bytes
+        length = resp.content_length
+        if length is not None and "Content-Encoding" not in resp.headers:
+            if length > limit:
+                raise FetchError(self._size_message)
+            return await resp.read()  # the parser stops at Content-Length
+        chunks = []
+        size = 0
+        content = resp.content
+        while chunk := await content.readany():
+            size += len(chunk)
+            if size > limit:
+                resp.close()
+                raise FetchError(self._size_message)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _target_reader(
+    targets: Iterable[Target] | AsyncIterable[Target],
+) -> Callable[[], Awaitable[Target | None]]:
+    """Return an async callable yielding the next target, or None once exhausted."""
+    if isinstance(targets, AsyncIterable):
+        iterator = aiter(targets)
+
+        async def next_async() -> Target | None:
+            try:
+                return await anext(iterator)
+            except StopAsyncIteration:
+                return None
+
+        return next_async
+    sync_iterator = iter(targets)
+
+    async def next_sync() -> Target | None:
+        return next(sync_iterator, None)
+
+    return next_sync

@@ -1,0 +1,516 @@
+"""Fetcher against real local servers: good, broken and hostile instances."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import tracemalloc
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import aclosing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cephalopod.crawler.fetch import (
+    Endpoint,
+    Fetcher,
+    FetchLimits,
+    FetchResult,
+    format_seconds,
+    format_size,
+)
+from tests.crawler.servers import (
+    HUGE_BYTES,
+    OK_DATA,
+    NoDNSResolver,
+    ServerLoop,
+    Stats,
+    behaviour_app,
+    gzip_bomb,
+    json_reply,
+    server_loop,
+    url_for,
+)
+
+LOOPBACK = ("127.0.0.0/8",)
+FAST = FetchLimits(connect_timeout=1.0, total_timeout=1.0)
+MiB = 1 << 20
+
+
+def fetch(
+    base_url: str,
+    *endpoints: str | Endpoint,
+    limits: FetchLimits = FAST,
+    allowed: Sequence[str] = LOOPBACK,
+    **kwargs: Any,
+) -> FetchResult:
+    """Fetch one instance with a fresh Fetcher, the way the crawler would."""
+    eps = [e if isinstance(e, Endpoint) else Endpoint(e) for e in endpoints]
+
+    async def go() -> FetchResult:
+        kwargs.setdefault("resolver", NoDNSResolver())
+        async with Fetcher(eps, limits, allowed_networks=allowed, **kwargs) as fetcher:
+            return await fetcher.fetch_instance("key", base_url)
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[ServerLoop]:
+    with server_loop() as loop:
+        yield loop
+
+
+@pytest.fixture(scope="module")
+def base(servers: ServerLoop) -> str:
+    return servers.start_app(behaviour_app())
+
+
+@pytest.fixture
+def stats_base(servers: ServerLoop) -> tuple[Stats, str]:
+    """A fresh server whose Stats belong to this test alone."""
+    stats = Stats()
+    return stats, servers.start_app(behaviour_app(stats))
+
+
+# --- success ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "expected"),
+    [
+        (["/ok"], OK_DATA),
+        (["/gzip"], OK_DATA),
+        (["/textjson"], {"a": 1}),
+        (["/data?a=1&b=1", "/data?b=2&c=2"], {"a": "1", "b": "2", "c": "2"}),
+        (["/data?b=2&c=2", "/data?a=1&b=1"], {"a": "1", "b": "1", "c": "2"}),
+        (["/ok", "/data?version=9"], {**OK_DATA, "version": "9"}),
+        ([], {}),
+        (["/chain/3"], OK_DATA),
+        (["/redirect?to=/ok&code=301"], OK_DATA),
+        (["/redirect?to=/ok&code=303"], OK_DATA),
+        (["/redirect?to=/ok&code=307"], OK_DATA),
+        (["/redirect?to=/ok&code=308"], OK_DATA),
+        (["/redirect?to=chain/0"], OK_DATA),
+        (["/deep?n=32&kind=obj"], json.loads('{"a": ' * 32 + "1" + "}" * 32)),
+    ],
+)
+def test_success_merges_objects_in_order(base: str, endpoints: list[str], expected: dict) -> None:
+    result = fetch(base, *endpoints)
+    assert (result.ok, result.error, result.data) == (True, None, expected)
+    assert result.key == "key"
+    assert result.ip == ("127.0.0.1" if endpoints else None)
+    assert 0 <= result.duration < 1
+    assert result.started_at.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("path", "limits"),
+    [
+        ("/sized?n=1048576", FAST),
+        ("/sized?n=1048576&chunked=1", FAST),
+        ("/sized?n=100", FetchLimits(max_bytes=100)),
+        ("/sized?n=100&chunked=1", FetchLimits(max_bytes=100)),
+        ("/keys?n=10000", FAST),
+        ("/keys?n=5", FetchLimits(max_keys=5)),
+        ("/deep?n=3&kind=obj", FetchLimits(max_depth=3)),
+        ("/chain/1", FetchLimits(max_redirects=1)),
+        ("/ok", FetchLimits(max_redirects=0)),
+    ],
+)
+def test_limits_are_inclusive(base: str, path: str, limits: FetchLimits) -> None:
+    result = fetch(base, path, limits=limits)
+    assert result.ok, result.error
+
+
+def test_base_url_and_endpoint_are_concatenated(base: str) -> None:
+    assert fetch(base + "/chain", "/2").data == OK_DATA
+    assert fetch(base + "/da", "ta?x=1").data == {"x": "1"}
+
+
+def test_ip_is_the_peer_actually_connected(servers: ServerLoop, base: str) -> None:
+    other = servers.start_app(behaviour_app(), host="127.0.0.2")
+    assert fetch(other, "/ok").ip == "127.0.0.2"
+    # after a redirect, the final hop is what answered
+    result = fetch(base, f"/redirect?to={other}/ok")
+    assert (result.ok, result.ip) == (True, "127.0.0.2")
+
+
+# --- misbehaviour, one table -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("endpoints", "error"),
+    [
+        (["/status/500"], "HTTP 500 from /status/500"),
+        (["/status/404"], "HTTP 404 from /status/404"),
+        (["/status/204"], "invalid JSON from /status/204"),
+        (["/ok", "/status/503"], "HTTP 503 from /status/503"),
+        (["/status/500", "/ok"], "HTTP 500 from /status/500"),
+        (["/list"], "response is not a JSON object"),
+        (["/string"], "response is not a JSON object"),
+        (["/null"], "response is not a JSON object"),
+        (["/ok", "/list"], "response is not a JSON object"),
+        (["/invalid"], "invalid JSON from /invalid"),
+        (["/empty"], "invalid JSON from /empty"),
+        (["/html"], "invalid JSON from /html"),
+        (["/notutf8"], "invalid JSON from /notutf8"),
+        (["/bigint"], "invalid JSON from /bigint"),
+        (["/loop"], "too many redirects"),
+        (["/chain/4"], "too many redirects"),
+        (["/redirect"], "HTTP 302 from /redirect"),
+        (["/redirect?to=ftp://127.0.0.1/x"], "unsupported URL scheme 'ftp'"),
+        (["/redirect?to=file:///etc/passwd"], "unsupported URL scheme 'file'"),
+        (["/redirect?to=http://[::1"], "invalid redirect location from /redirect?to=http://[::1"),
+        (["/redirect?to=http://a%20b/"], "invalid URL"),
+        (["/deep?n=10000"], "JSON nested deeper than 32 levels"),
+        (["/deep?n=10000&kind=obj"], "JSON nested deeper than 32 levels"),
+        (["/deep?n=33&kind=obj"], "JSON nested deeper than 32 levels"),
+        (["/deep?n=33"], "JSON nested deeper than 32 levels"),
+        (["/keys?n=10001"], "JSON has more than 10000 keys"),
+        (["/huge"], "response larger than 1 MiB"),
+        (["/huge?cl=1"], "response larger than 1 MiB"),
+        (["/gzip?bomb=1"], "response larger than 1 MiB"),
+        (["/sized?n=1048577"], "response larger than 1 MiB"),
+        (["/sized?n=1048577&chunked=1"], "response larger than 1 MiB"),
+    ],
+)
+def test_misbehaving_instance_fails_cleanly(base: str, endpoints: list[str], error: str) -> None:
+    result = fetch(base, *endpoints)
+    assert (result.ok, result.data, result.error) == (False, None, error)
+    assert result.ip == "127.0.0.1"
+    assert result.duration < 1
+
+
+@pytest.mark.parametrize(
+    ("path", "limits", "error"),
+    [
+        ("/sized?n=101", FetchLimits(max_bytes=100), "response larger than 100 bytes"),
+        ("/sized?n=101&chunked=1", FetchLimits(max_bytes=100), "response larger than 100 bytes"),
+        ("/sized?n=2049", FetchLimits(max_bytes=2048), "response larger than 2 KiB"),
+        ("/keys?n=6", FetchLimits(max_keys=5), "JSON has more than 5 keys"),
+        ("/deep?n=4&kind=obj", FetchLimits(max_depth=3), "JSON nested deeper than 3 levels"),
+        ("/chain/2", FetchLimits(max_redirects=1), "too many redirects"),
+        ("/chain/1", FetchLimits(max_redirects=0), "too many redirects"),
+    ],
+)
+def test_configured_limits(base: str, path: str, limits: FetchLimits, error: str) -> None:
+    assert fetch(base, path, limits=limits).error == error
+
+
+@pytest.mark.parametrize("path", ["/hang", "/dribble", "/redirect?to=/hang"])
+def test_total_timeout_cuts_hanging_and_dribbling_servers(base: str, path: str) -> None:
+    limits = FetchLimits(connect_timeout=0.5, total_timeout=0.5)
+    result = fetch(base, path, limits=limits)
+    assert (result.ok, result.error) == (False, "timeout after 0.5 s")
+    assert 0.5 <= result.duration < 0.9
+
+
+def test_huge_reply_is_not_read_to_the_end(stats_base: tuple[Stats, str]) -> None:
+    stats, base = stats_base
+    assert fetch(base, "/huge").error == "response larger than 1 MiB"
+    deadline = time.monotonic() + 2
+    while stats.active and time.monotonic() < deadline:  # the handler notices the close
+        time.sleep(0.01)
+    assert stats.active == 0
+    assert stats.bytes_sent < HUGE_BYTES / 4
+
+
+def test_gzip_bomb_does_not_inflate_in_memory(base: str) -> None:
+    assert len(gzip_bomb()) < MiB  # small on the wire; built outside the measurement
+    fetch(base, "/gzip")  # warm up imports and caches too
+    tracemalloc.start()
+    try:
+        result = fetch(base, "/gzip?bomb=1")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert result.error == "response larger than 1 MiB"
+    assert peak < 16 * MiB
+
+
+# --- requests as sent ------------------------------------------------------------------
+
+
+def test_endpoint_headers_and_user_agent_are_sent(stats_base: tuple[Stats, str]) -> None:
+    stats, base = stats_base
+    endpoints = [Endpoint("/ok", {"X-Token": "abc"}), Endpoint("/data?b=1", {})]
+    assert fetch(base, *endpoints).ok
+    first, second = stats.headers
+    assert first["X-Token"] == "abc"
+    assert "X-Token" not in second
+    assert first["User-Agent"] == "Cephalopod-crawler/1.0"
+    assert fetch(base, "/ok", user_agent="Test/2").ok
+    assert stats.headers[-1]["User-Agent"] == "Test/2"
+
+
+@pytest.mark.parametrize("cross_origin", [False, True])
+def test_credentials_do_not_follow_cross_origin_redirects(
+    servers: ServerLoop, cross_origin: bool
+) -> None:
+    target_stats, source_stats = Stats(), Stats()
+    target = servers.start_app(behaviour_app(target_stats))
+    source = target if not cross_origin else servers.start_app(behaviour_app(source_stats))
+    headers = {"Authorization": "Bearer secret", "X-Indico": "yes"}
+    result = fetch(source, Endpoint(f"/redirect?to={target}/ok", headers))
+    assert result.ok, result.error
+    final = target_stats.headers[-1]
+    assert final["X-Indico"] == "yes"
+    assert ("Authorization" in final) is not cross_origin
+
+
+# --- connection-level failures ---------------------------------------------------------
+
+
+def test_connection_refused_reports_the_address() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))  # bound, never listening: connects are refused
+        result = fetch(url_for("127.0.0.1", sock.getsockname()[1]), "/ok")
+    assert (result.ok, result.error, result.ip) == (False, "connection refused", "127.0.0.1")
+
+
+def test_connect_timeout() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(4):  # fill the accept queue; later SYNs are dropped
+                filler = socket.socket()
+                filler.setblocking(False)
+                fillers.append(filler)
+                filler.connect_ex(("127.0.0.1", port))
+            time.sleep(0.05)
+            limits = FetchLimits(connect_timeout=0.3, total_timeout=2.0)
+            result = fetch(url_for("127.0.0.1", port), "/ok", limits=limits)
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert (result.ok, result.error) == (False, "connect timeout after 0.3 s")
+    assert 0.3 <= result.duration < 1.5
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        (None, "server disconnected"),
+        (b"HELLO WORLD\r\n\r\n", "invalid HTTP response"),
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}", "malformed response body"),
+        (json_reply({"raw": True}), None),
+    ],
+)
+def test_broken_http(servers: ServerLoop, reply: bytes | None, error: str | None) -> None:
+    result = fetch(servers.start_raw(reply), "/ok")
+    if error is None:
+        assert result.data == {"raw": True}
+    else:
+        assert result.error is not None
+        assert result.error.startswith(error), result.error
+
+
+@pytest.mark.parametrize(
+    ("base_url", "error"),
+    [
+        ("ftp://127.0.0.1", "unsupported URL scheme 'ftp'"),
+        ("file://", "unsupported URL scheme 'file'"),
+        ("gopher://127.0.0.1:70", "unsupported URL scheme 'gopher'"),
+        ("", "invalid URL"),
+        ("not a url", "invalid URL"),
+        ("http://", "invalid URL"),
+        ("//127.0.0.1", "invalid URL"),
+        ("http://127.0.0.1:99999", "invalid URL"),
+        ("http://[::1", "invalid URL"),
+        ("http://exa mple", "invalid URL"),
+        ("http://a\x00b", "invalid URL"),
+    ],
+)
+def test_bad_base_urls_never_connect(base_url: str, error: str) -> None:
+    # careful adding cases: base + "/ok" must not form a host name (no DNS outside the netns)
+    result = fetch(base_url, "/ok")
+    assert (result.ok, result.error, result.ip) == (False, error, None)
+
+
+def test_host_names_go_through_the_resolver() -> None:
+    result = fetch("http://instance.example", "/ok")  # NoDNSResolver: nothing is sent
+    assert (result.ok, result.error, result.ip) == (
+        False,
+        "cannot resolve host instance.example",
+        None,
+    )
+
+
+# --- many instances --------------------------------------------------------------------
+
+
+def run_all(
+    targets: Any, endpoints: Sequence[str] = ("/ok",), concurrency: int = 100, **kwargs: Any
+) -> list[tuple[float, FetchResult]]:
+    """fetch_all, returning (seconds since start, result) in arrival order."""
+
+    async def go() -> list[tuple[float, FetchResult]]:
+        eps = [Endpoint(e) for e in endpoints]
+        kwargs.setdefault("resolver", NoDNSResolver())
+        start = time.monotonic()
+        async with Fetcher(eps, concurrency=concurrency, allowed_networks=LOOPBACK, **kwargs) as f:
+            return [(time.monotonic() - start, r) async for r in f.fetch_all(targets)]
+
+    return asyncio.run(go())
+
+
+def test_hanging_instances_do_not_delay_good_ones(base: str) -> None:
+    limits = FetchLimits(connect_timeout=1.0, total_timeout=1.5)
+    bad = {"hang": base + "/hang", "dribble": base + "/dribble", "huge": base + "/huge"}
+    targets: list[tuple[object, str]] = list(bad.items())
+    targets += [(i, base + "/ok") for i in range(60)]
+    results = run_all(targets, endpoints=[""], concurrency=10, limits=limits)
+    by_key = {r.key: (t, r) for t, r in results}
+    assert len(by_key) == len(targets)
+    good_times = [t for t, r in results if isinstance(r.key, int) and r.ok]
+    assert len(good_times) == 60
+    assert max(good_times) < 0.75
+    assert by_key["huge"][1].error == "response larger than 1 MiB"
+    for name in ("hang", "dribble"):
+        t, result = by_key[name]
+        assert result.error == "timeout after 1.5 s"
+        assert 1.5 <= t < 2.5
+
+
+def test_fetch_all_bounds_concurrency_consumes_lazily_and_reuses_connections(
+    stats_base: tuple[Stats, str],
+) -> None:
+    stats, base = stats_base
+    consumed = 0
+    consumed_at_first_result = None
+
+    def targets() -> Iterator[tuple[int, str]]:
+        nonlocal consumed
+        for i in range(60):
+            consumed += 1
+            yield i, base
+
+    async def go() -> list[FetchResult]:
+        nonlocal consumed_at_first_result
+        results = []
+        async with Fetcher(
+            [Endpoint("/slow?s=0.02")], concurrency=5, allowed_networks=LOOPBACK
+        ) as f:
+            async for result in f.fetch_all(targets()):
+                if consumed_at_first_result is None:
+                    consumed_at_first_result = consumed
+                results.append(result)
+        return results
+
+    results = asyncio.run(go())
+    assert sorted(r.key for r in results) == list(range(60))
+    assert all(r.ok for r in results)
+    assert consumed_at_first_result is not None
+    assert consumed_at_first_result <= 10
+    assert 2 <= stats.max_active <= 5
+    assert len(stats.client_ports) <= 5  # keep-alive: 60 requests over at most 5 connections
+
+
+def test_fetch_all_accepts_async_iterables(base: str) -> None:
+    async def targets() -> AsyncIterator[tuple[str, str]]:
+        for i in range(20):
+            await asyncio.sleep(0)
+            yield f"i{i}", base + ("/ok" if i % 2 else "/list")
+
+    results = [r for _, r in run_all(targets(), endpoints=[""], concurrency=3)]
+    assert sorted(r.key for r in results) == sorted(f"i{i}" for i in range(20))
+    assert {r.key for r in results if r.ok} == {f"i{i}" for i in range(1, 20, 2)}
+
+
+def test_breaking_out_of_fetch_all_cancels_the_rest(base: str) -> None:
+    async def go() -> tuple[FetchResult, set[asyncio.Task]]:
+        targets = [("good", base + "/ok")] + [(i, base + "/hang") for i in range(5)]
+        fetcher = Fetcher([Endpoint("")], allowed_networks=LOOPBACK, resolver=NoDNSResolver())
+        async with fetcher:
+            async with aclosing(fetcher.fetch_all(targets)) as results:
+                first = await anext(results)
+            leftover = asyncio.all_tasks() - {asyncio.current_task()}
+        return first, leftover
+
+    start = time.monotonic()
+    first, leftover = asyncio.run(go())
+    assert first.key == "good"
+    assert leftover == set()
+    assert time.monotonic() - start < 1
+
+
+@pytest.mark.parametrize(("value", "text"), [(15.0, "15"), (0.5, "0.5"), (1, "1"), (2.25, "2.25")])
+def test_format_seconds(value: float, text: str) -> None:
+    assert format_seconds(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (MiB, "1 MiB"),
+        (3 * MiB, "3 MiB"),
+        (2048, "2 KiB"),
+        (1000, "1000 bytes"),
+        (MiB + 1, f"{MiB + 1} bytes"),
+    ],
+)
+def test_format_size(value: int, text: str) -> None:
+    assert format_size(value) == text
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"total_timeout": 0},
+        {"connect_timeout": -1},
+        {"max_bytes": 0},
+        {"max_redirects": -1},
+        {"max_depth": 0},
+        {"max_depth": 10_000},
+    ],
+)
+def test_nonsense_limits_are_rejected(kwargs: dict) -> None:
+    with pytest.raises(ValueError, match="must"):
+        FetchLimits(**kwargs)
+
+
+# --- network namespace -----------------------------------------------------------------
+
+NETNS_MODULE = Path(__file__).with_name("netns_fetch.py")
+
+
+@pytest.mark.netns
+def test_hostile_addresses_inside_loopback_only_netns() -> None:
+    """Runs tests/crawler/netns_fetch.py where a broken guard cannot reach any real network."""
+    if os.environ.get("CEPHALOPOD_IN_NETNS"):
+        pytest.fail("must not recurse: already inside the netns")
+    if os.geteuid() != 0:
+        pytest.skip("unshare -n needs root")
+    for tool in ("unshare", "ip"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} not found: cannot build the loopback-only network namespace")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env["CEPHALOPOD_IN_NETNS"] = "1"
+    script = 'ip link set lo up && exec "$0" -m pytest -p no:cacheprovider -q "$1"'
+    proc = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script, sys.executable, str(NETNS_MODULE)],
+        cwd=Path(__file__).parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output
+    passed = re.search(r"(\d+) passed", output)
+    assert passed is not None, output
+    assert int(passed.group(1)) >= 20, output
+    assert not re.search(r"\d+ (failed|skipped|error)", output), output
