@@ -32,8 +32,11 @@ _COUNTRY_ONLY, _COORDINATES, _CITY_WITH_COORDINATES = 1, 2, 3
 def parse_address(ip: str | IPAddress) -> IPAddress | None:
     """Parse an address the crawler connected to ('1.2.3.4', '[::1]', '::ffff:1.2.3.4')."""
     if isinstance(ip, str):
+        text = ip.strip()
+        if text.startswith("[") and text.endswith("]"):
+            text = text[1:-1]
         try:
-            ip = ipaddress.ip_address(ip.strip().removeprefix("[").removesuffix("]"))
+            ip = ipaddress.ip_address(text)
         except ValueError:
             return None
     if isinstance(ip, ipaddress.IPv6Address):
