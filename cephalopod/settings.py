@@ -70,6 +70,8 @@ DEFAULTS: dict[str, Any] = {
     "CRAWLER_ALLOWED_NETWORKS": [],
     # Crawl results written to the database per transaction.
     "CRAWLER_BATCH_SIZE": 500,
+    # Instances per Celery task when a crawl of all instances fans out to workers.
+    "CRAWLER_CHUNK_SIZE": 500,
     # User-Agent header sent to instances.
     "CRAWLER_USER_AGENT": "Cephalopod-crawler/1.0",
     # Days of daily crawl snapshots kept for trends.
@@ -257,6 +259,7 @@ _NUMBERS: dict[str, tuple[type | tuple[type, ...], float, float]] = {
     "CRAWLER_MAX_DEPTH": (int, 1, 512),
     "CRAWLER_MAX_KEYS": (int, 1, 10_000_000),
     "CRAWLER_BATCH_SIZE": (int, 1, 100_000),
+    "CRAWLER_CHUNK_SIZE": (int, 1, 100_000),
     "HISTORY_RETENTION_DAYS": (int, 1, 100_000),
 }
 

@@ -22,7 +22,6 @@ from cephalopod.schedule import CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 500
 job_table = CrawlJob.__table__
 
 
@@ -40,7 +39,9 @@ def crawl_all(job_id: str | None = None) -> str | None:
             return None
     chunks: list[list[int]] = []
     query = sa.select(Instance.id).where(Instance.enabled).order_by(Instance.id)
-    for partition in db.session.execute(query).scalars().partitions(CHUNK_SIZE):
+    for partition in (
+        db.session.execute(query).scalars().partitions(_app().config["CRAWLER_CHUNK_SIZE"])
+    ):
         chunks.append(list(partition))
     total = sum(len(chunk) for chunk in chunks)
     values = {"state": "running", "started_at": utcnow(), "total": total}

@@ -1,0 +1,76 @@
+"""Background crawl jobs on the embedded worker, progress, overlap, history pruning."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from benchmarks.fleet import ENDPOINTS
+from cephalopod.crawler import jobs
+from cephalopod.crawler.models import CrawlJob
+from cephalopod.crawler.scheduler import embedded_worker
+from cephalopod.db import db, utcnow
+from cephalopod.instances.models import Instance, Snapshot
+
+
+def test_start_crawl_all_runs_in_background_and_reports_progress(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any], fleet: str
+) -> None:
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS)
+    for n in range(5):
+        make_instance(url=f"{fleet}/i/{n}")
+    make_instance(url=f"{fleet}/broken")
+    make_instance(url=f"{fleet}/i/9", enabled=False)
+
+    job_id = jobs.start_crawl_all(app)
+    assert embedded_worker(app).join(timeout=30)
+
+    with app.app_context():
+        assert jobs.job_status(job_id) == {
+            "state": "done",
+            "total": 6,
+            "done": 6,
+            "ok": 5,
+            "failed": 1,
+        }
+        statuses = db.session.scalars(sa.select(Instance.crawl_status)).all()
+        assert sorted(statuses) == ["error", "never", "ok", "ok", "ok", "ok", "ok"]
+        assert jobs.job_status("no-such-job") is None
+
+
+def test_a_second_crawl_all_joins_the_active_one(
+    app: Flask, make_instance: Callable[..., Any]
+) -> None:
+    with app.app_context():
+        active = jobs.create_job()
+        assert active is not None
+        assert jobs.create_job() is None
+    assert jobs.start_crawl_all(app) == active
+
+
+def test_a_stale_active_job_does_not_block_forever(app: Flask) -> None:
+    with app.app_context():
+        old = CrawlJob(id="old", state="running", created_at=utcnow() - timedelta(days=2))
+        db.session.add(old)
+        db.session.commit()
+        assert jobs.create_job() is not None
+
+
+def test_prune_history_keeps_the_retention_window(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any]
+) -> None:
+    app = make_app(HISTORY_RETENTION_DAYS=30)
+    inst = make_instance()
+    today = utcnow().date()
+    days = [today, today - timedelta(days=30), today - timedelta(days=31), date(2020, 1, 1)]
+    with app.app_context():
+        db.session.add_all(Snapshot(instance_id=inst.id, day=d, data={"v": 1}) for d in days)
+        db.session.commit()
+    assert jobs.prune_history(app) == 2
+    with app.app_context():
+        kept = sorted(db.session.scalars(sa.select(Snapshot.day)).all())
+    assert kept == sorted(days[:2])
