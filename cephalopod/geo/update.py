@@ -169,16 +169,35 @@ def _npm_pack(npm_path: str, spec: str, workdir: Path, timeout: float) -> Path:
         raise GeoipUpdateError(f"npm could not be started ({exc}). {_NO_NPM}") from exc
     tarballs = sorted(out.glob("*.tgz"))
     if result.returncode != 0 or len(tarballs) != 1:
-        lines = [
-            line.removeprefix("npm error").strip()
-            for line in (result.stderr or result.stdout).splitlines()
-            if line.strip() and "complete log" not in line  # that log lives in workdir
-        ]
-        detail = "; ".join(lines[-4:]) or "no message"
+        hint = "" if is_local_package(spec) else _registry_hint(spec)
         raise GeoipUpdateError(
-            f"npm could not fetch {spec} (exit status {result.returncode}): {detail}"
+            f"npm could not fetch {spec} (exit status {result.returncode}): "
+            f"{npm_error_summary(result.stderr or result.stdout)}{hint}"
         )
     return tarballs[0]
+
+
+def npm_error_summary(output: str) -> str:
+    """'CODE: first message line' of npm's error output, without its stack trace."""
+    code, message = "", ""
+    for raw in output.splitlines():
+        line = raw.removeprefix("npm error").removeprefix("npm ERR!").strip()
+        if not line or raw.startswith((" ", "\t")) or "complete log" in line:
+            continue
+        if line.startswith("code ") and not code:
+            code = line.removeprefix("code ").strip()
+        elif not line.startswith(("code ", "syscall ", "errno ", "path ")) and not message:
+            message = line
+    return ": ".join(part for part in (code, message) if part) or "no message"
+
+
+def _registry_hint(spec: str) -> str:
+    """What to try when a registry package cannot be fetched."""
+    name = spec.rpartition("@")[0]
+    return (
+        ". npm needs the npm registry (or a mirror set in .npmrc). If this version is no longer"
+        f" published, `npm view {name} versions` lists the current ones: pass one as version."
+    )
 
 
 def extract_package(

