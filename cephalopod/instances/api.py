@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from werkzeug.exceptions import BadRequest
 
 from cephalopod.errors import ApiError
 from cephalopod.extensions import limiter
@@ -39,9 +40,10 @@ def json_body() -> dict[str, Any]:
     """Return the request's JSON object, or raise the protocol's 400."""
     if not request.is_json:
         raise ApiError("Content-Type must be application/json")
-    data = request.get_json(silent=True)
-    if data is None:
-        raise ApiError("Malformed JSON body")
+    try:
+        data = request.get_json()
+    except BadRequest:  # not a RequestEntityTooLarge: that one stays a 413
+        raise ApiError("Malformed JSON body") from None
     if not isinstance(data, dict):
         raise ApiError("The JSON body must be an object")
     return data
@@ -65,7 +67,8 @@ def _cors(response: Response) -> Response:
     return response
 
 
-@limiter.limit(_registration_limit, methods=["POST"])
+# shared: one budget per client address for both prefixes, or alternating them doubles it
+@limiter.shared_limit(_registration_limit, scope="registration", methods=["POST"])
 def create() -> tuple[Response, int, dict[str, str]]:
     """Register a new instance."""
     try:
