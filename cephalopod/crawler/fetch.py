@@ -106,6 +106,13 @@ class _Trace:
     blocked: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _WorkerDone:
+    """Sentinel a fetch_all worker queues when it stops, carrying the iterable's error if any."""
+
+    error: Exception | None
+
+
 _trace: contextvars.ContextVar[_Trace | None] = contextvars.ContextVar(
     "cephalopod_fetch_trace", default=None
 )
@@ -245,10 +252,56 @@ class Fetcher:
 
     async def fetch_instance(self, key: Hashable, base_url: str) -> FetchResult:
         """GET every endpoint of one instance and merge the replies; never raises for bad peers."""
-        started_at = datetime.now(UTC)
-        start = time.monotonic()
         trace = _Trace()
         token = _trace.set(trace)
+        try:
+            return await self._fetch_instance(key, base_url, trace)
+        finally:
+            _trace.reset(token)
+
+    async def fetch_all(
+        self, targets: Iterable[Target] | AsyncIterable[Target]
+    ) -> AsyncIterator[FetchResult]:
+        """Fetch many instances, at most `concurrency` at once, yielding results as they finish.
+
+        `concurrency` long-lived workers pull targets lazily and hand results over through a
+        bounded queue, so neither a huge target iterable nor a slow consumer costs unbounded
+        memory. An exception raised by the target iterable is re-raised here.
+        """
+        results: asyncio.Queue[FetchResult | _WorkerDone] = asyncio.Queue(self.concurrency)
+        next_target = _target_reader(targets)
+
+        async def worker() -> None:
+            trace = _Trace()
+            _trace.set(trace)  # this task's own context: set once, reused per instance
+            error = None
+            try:
+                while (target := await next_target()) is not None:
+                    await results.put(await self._fetch_instance(target[0], target[1], trace))
+            except Exception as exc:  # from the caller's iterable: hand it to the consumer
+                error = exc
+            await results.put(_WorkerDone(error))
+
+        workers = [asyncio.create_task(worker()) for _ in range(self.concurrency)]
+        running = len(workers)
+        try:
+            while running:
+                item = await results.get()
+                if type(item) is _WorkerDone:
+                    running -= 1
+                    if item.error is not None:
+                        raise item.error
+                else:
+                    yield item  # type: ignore[misc]
+        finally:
+            for task in workers:
+                task.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+
+    async def _fetch_instance(self, key: Hashable, base_url: str, trace: _Trace) -> FetchResult:
+        started_at = datetime.now(UTC)
+        start = time.monotonic()
+        trace.ip = trace.blocked = None
         data: dict[str, Any] | None = {}
         error = None
         try:
@@ -259,8 +312,6 @@ class Fetcher:
         except Exception as exc:  # a bug must not end the whole crawl
             logger.exception("unexpected error crawling %r (%s)", key, base_url)
             data, error = None, f"internal error: {type(exc).__name__}"
-        finally:
-            _trace.reset(token)
         return FetchResult(
             key=key,
             ok=error is None,
@@ -270,38 +321,6 @@ class Fetcher:
             started_at=started_at,
             duration=time.monotonic() - start,
         )
-
-    async def fetch_all(
-        self, targets: Iterable[Target] | AsyncIterable[Target]
-    ) -> AsyncIterator[FetchResult]:
-        """Fetch many instances, at most `concurrency` at once, yielding results as they finish.
-
-        Targets are consumed lazily, so a huge (or endless) iterable costs bounded memory.
-        """
-        finished: asyncio.Queue[asyncio.Task[FetchResult]] = asyncio.Queue()
-        running: set[asyncio.Task[FetchResult]] = set()
-        next_target = _target_reader(targets)
-        exhausted = False
-        try:
-            while True:
-                while not exhausted and len(running) < self.concurrency:
-                    target = await next_target()
-                    if target is None:
-                        exhausted = True
-                        break
-                    task = asyncio.create_task(self.fetch_instance(*target))
-                    task.add_done_callback(finished.put_nowait)
-                    running.add(task)
-                if not running:
-                    return
-                task = await finished.get()
-                running.discard(task)
-                yield task.result()
-        finally:
-            for task in running:
-                task.cancel()
-            if running:
-                await asyncio.gather(*running, return_exceptions=True)
 
     async def _fetch_endpoint(self, base_url: str, endpoint: Endpoint, trace: _Trace) -> dict:
         try:
@@ -376,15 +395,22 @@ class Fetcher:
 def _target_reader(
     targets: Iterable[Target] | AsyncIterable[Target],
 ) -> Callable[[], Awaitable[Target | None]]:
-    """Return an async callable yielding the next target, or None once exhausted."""
+    """Return an async callable, safe to share between workers, giving the next target or None."""
     if isinstance(targets, AsyncIterable):
         iterator = aiter(targets)
+        lock = asyncio.Lock()  # an async generator cannot be advanced by two tasks at once
+        exhausted = False
 
         async def next_async() -> Target | None:
-            try:
-                return await anext(iterator)
-            except StopAsyncIteration:
-                return None
+            nonlocal exhausted
+            async with lock:
+                if exhausted:
+                    return None
+                try:
+                    return await anext(iterator)
+                except StopAsyncIteration:
+                    exhausted = True
+                    return None
 
         return next_async
     sync_iterator = iter(targets)

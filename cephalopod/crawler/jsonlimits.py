@@ -32,7 +32,7 @@ def measure(value: Any) -> tuple[int, int]:
     return max_depth, keys
 
 
-def loads_limited(body: bytes | str, *, max_depth: int, max_keys: int) -> Any:
+def loads_limited(body: bytes, *, max_depth: int, max_keys: int) -> Any:
     """Decode JSON, refusing documents deeper than max_depth or with more than max_keys keys.
 
     Raises JSONLimitError for an exceeded bound and ValueError for anything that is not
@@ -43,6 +43,10 @@ def loads_limited(body: bytes | str, *, max_depth: int, max_keys: int) -> Any:
     except RecursionError:
         # The C decoder gives up near the interpreter's recursion limit (~1000 levels).
         raise JSONLimitError(f"JSON nested deeper than {max_depth} levels") from None
+    # Cheap upper bounds first: nothing nests deeper than it has brackets or holds more keys
+    # than it has colons, so the typical small reply needs no walk at all.
+    if body.count(b"[") + body.count(b"{") <= max_depth and body.count(b":") <= max_keys:
+        return value
     depth, keys = measure(value)
     if depth > max_depth:
         raise JSONLimitError(f"JSON nested deeper than {max_depth} levels")

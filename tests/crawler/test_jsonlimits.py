@@ -1,0 +1,82 @@
+"""Bounded JSON decoding: depth and key limits, never a RecursionError."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from cephalopod.crawler.jsonlimits import JSONLimitError, loads_limited, measure
+
+
+@pytest.mark.parametrize(
+    ("value", "depth", "keys"),
+    [
+        (1, 0, 0),
+        ("x", 0, 0),
+        ({}, 1, 0),
+        ([], 1, 0),
+        ({"a": 1, "b": 2}, 1, 2),
+        ({"a": {"b": {"c": 1}}}, 3, 3),
+        ([[[]], [[[]]]], 4, 0),
+        ([{"a": 1}, {"b": 2, "c": [{"d": 1}]}], 4, 4),
+        ({"a": [1, 2, "x"], "b": None}, 2, 2),
+    ],
+)
+def test_measure(value: Any, depth: int, keys: int) -> None:
+    assert measure(value) == (depth, keys)
+
+
+def test_measure_needs_no_recursion() -> None:
+    value: Any = 1
+    for _ in range(100_000):
+        value = [value]
+    assert measure(value) == (100_000, 0)
+
+
+@pytest.mark.parametrize(
+    ("body", "max_depth", "max_keys", "expected"),
+    [
+        (b'{"a": 1}', 1, 1, {"a": 1}),
+        (b'{"a": {"b": [1]}}', 3, 2, {"a": {"b": [1]}}),
+        # brackets and colons inside strings are not structure
+        (b'{"a": "[[[[{{{{::::"}', 1, 1, {"a": "[[[[{{{{::::"}),
+        (b'{"url": "http://x:1/"}', 1, 1, {"url": "http://x:1/"}),
+        (b"[1, 2]", 1, 0, [1, 2]),
+        (b'"just a string"', 1, 0, "just a string"),
+    ],
+)
+def test_within_limits(body: bytes, max_depth: int, max_keys: int, expected: Any) -> None:
+    assert loads_limited(body, max_depth=max_depth, max_keys=max_keys) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "max_depth", "max_keys", "message"),
+    [
+        (b'{"a": {"b": 1}}', 1, 10, "JSON nested deeper than 1 levels"),
+        (b"[[[]]]", 2, 10, "JSON nested deeper than 2 levels"),
+        (b"[" * 10_000 + b"]" * 10_000, 32, 10_000, "JSON nested deeper than 32 levels"),
+        (b'{"a": ' * 10_000 + b"1" + b"}" * 10_000, 32, 10_000, "JSON nested deeper than 32"),
+        (b'{"a": 1, "b": 2}', 5, 1, "JSON has more than 1 keys"),
+        (b'[{"a": 1}, {"b": 2}, {"c": 3}]', 5, 2, "JSON has more than 2 keys"),
+        (json.dumps({f"k{i}": i for i in range(10_001)}).encode(), 5, 10_000, "more than 10000"),
+    ],
+)
+def test_beyond_limits(body: bytes, max_depth: int, max_keys: int, message: str) -> None:
+    with pytest.raises(JSONLimitError, match=message):
+        loads_limited(body, max_depth=max_depth, max_keys=max_keys)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b'{"a": 1,', b"<html>", b'{"a": "\xff"}', b'{"a": ' + b"9" * 5000 + b"}", b"\x00"],
+)
+def test_invalid_json_is_a_value_error(body: bytes) -> None:
+    try:
+        loads_limited(body, max_depth=32, max_keys=100)
+    except JSONLimitError as exc:
+        pytest.fail(f"reported as a limit, not as invalid JSON: {exc}")
+    except ValueError:
+        return
+    pytest.fail("invalid JSON was accepted")
