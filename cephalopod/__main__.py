@@ -2,4 +2,5 @@
 
 from cephalopod.cli import main
 
-main()
+if __name__ == "__main__":  # guarded: spawned writer processes re-import the main module
+    main()

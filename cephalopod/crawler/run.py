@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from sqlalchemy.engine import Engine
 
 from cephalopod.crawler.fetch import Endpoint, Fetcher, FetchLimits, FetchResult
 from cephalopod.crawler.store import BatchOutcome, store_results
-from cephalopod.db import db
+from cephalopod.db import db, sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.instances.models import Instance
 from cephalopod.stats.fields import FieldRegistry, parse_field_settings
@@ -76,6 +78,10 @@ class CrawlConfig:
     user_agent: str
     batch_size: int
     registry: FieldRegistry
+    database_uri: str
+    engine_options: dict[str, Any]
+    geoip_database: Any
+    geoip_dir: Path
 
     @classmethod
     def from_app(cls, app: Flask) -> CrawlConfig:
@@ -96,6 +102,10 @@ class CrawlConfig:
             user_agent=c["CRAWLER_USER_AGENT"],
             batch_size=c["CRAWLER_BATCH_SIZE"],
             registry=parse_field_settings(c["CRAWLED_FIELDS_SETTINGS"]),
+            database_uri=c["SQLALCHEMY_DATABASE_URI"],
+            engine_options=dict(c.get("SQLALCHEMY_ENGINE_OPTIONS") or {}),
+            geoip_database=c["GEOIP_DATABASE"],
+            geoip_dir=Path(app.instance_path) / "geoip",
         )
 
 
@@ -147,40 +157,96 @@ async def _stream_enabled(engine: Engine, reader: ThreadPoolExecutor) -> AsyncIt
         after = chunk[-1][0]
 
 
+# --- the writer: a child process for big crawls, a thread for small ones ---------------------
+
+#: The writer process's own engine, registry and geolocator (set by its initializer).
+_process_state: dict[str, Any] = {}
+
+
+def _init_writer_process(config: CrawlConfig) -> None:
+    """Set up a writer process: its own engine and geolocator, no Flask app needed."""
+    engine = sa.create_engine(config.database_uri, **config.engine_options)
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", sqlite_pragmas)
+    locator = GeoLocator.from_config(config.geoip_database, config.geoip_dir)
+    _process_state.update(engine=engine, registry=config.registry, locator=locator)
+
+
+def _store(
+    engine: Engine,
+    registry: FieldRegistry,
+    locator: GeoLocator | None,
+    job_id: str | None,
+    batch: list[FetchResult],
+) -> BatchOutcome:
+    with engine.begin() as conn:
+        return store_results(conn, batch, registry, locator, job_id)
+
+
+def _store_in_process(job_id: str | None, batch: list[FetchResult]) -> BatchOutcome:
+    state = _process_state
+    return _store(state["engine"], state["registry"], state["locator"], job_id, batch)
+
+
+def _writer(
+    config: CrawlConfig, engine: Engine, locator: GeoLocator, job_id: str | None, use_process: bool
+) -> tuple[Executor, Callable[[list[FetchResult]], BatchOutcome]]:
+    """Return (executor, store function).
+
+    A child process keeps database work off the event loop's core and GIL, which is what
+    lets a big crawl keep up with the network; a daemonic process (a Celery worker child)
+    may not have one, and a crawl of a few instances is not worth starting one.
+    """
+    if use_process and not multiprocessing.current_process().daemon:
+        executor: Executor = ProcessPoolExecutor(
+            1,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_writer_process,
+            initargs=(config,),
+        )
+        return executor, partial(_store_in_process, job_id)
+    executor = ThreadPoolExecutor(1, thread_name_prefix="crawl-writer")
+    return executor, partial(_store, engine, config.registry, locator, job_id)
+
+
 def crawl(
     app: Flask,
     ids: Sequence[int] | None = None,
     *,
     job_id: str | None = None,
     progress: Progress | None = None,
+    writer_process: bool | None = None,
 ) -> CrawlSummary:
-    """Crawl the given instances (default: every enabled one) and store the results."""
+    """Crawl the given instances (default: every enabled one) and store the results.
+
+    ``writer_process`` (default: for crawls of all instances) stores the results from a
+    child process; crawls of given ids store from a thread of this process.
+    """
     config = CrawlConfig.from_app(app)
     with app.app_context():
         engine = db.engine
         locator = geolocator(app)
-    return asyncio.run(_crawl(engine, config, locator, ids, job_id, progress))
+    use_process = ids is None if writer_process is None else writer_process
+    executor, store = _writer(config, engine, locator, job_id, use_process)
+    with executor:
+        return asyncio.run(_crawl(engine, config, ids, progress, executor, store))
 
 
 async def _crawl(
     engine: Engine,
     config: CrawlConfig,
-    locator: GeoLocator,
     ids: Sequence[int] | None,
-    job_id: str | None,
     progress: Progress | None,
+    writer: Executor,
+    store: Callable[[list[FetchResult]], BatchOutcome],
 ) -> CrawlSummary:
     summary = CrawlSummary()
     start = time.monotonic()
     loop = asyncio.get_running_loop()
-    with (
-        ThreadPoolExecutor(1, thread_name_prefix="crawl-writer") as writer,
-        ThreadPoolExecutor(1, thread_name_prefix="crawl-reader") as reader,
-    ):
+    with ThreadPoolExecutor(1, thread_name_prefix="crawl-reader") as reader:
 
-        def write(batch: list[FetchResult]) -> BatchOutcome:
-            with engine.begin() as conn:
-                return store_results(conn, batch, config.registry, locator, job_id)
+        def write(batch: list[FetchResult]) -> asyncio.Future[BatchOutcome]:
+            return loop.run_in_executor(writer, store, batch)
 
         pending: deque[asyncio.Future[BatchOutcome]] = deque()
 
@@ -207,11 +273,11 @@ async def _crawl(
             async for result in fetcher.fetch_all(targets):
                 batch.append(result)
                 if len(batch) >= config.batch_size or time.monotonic() - flushed > FLUSH_SECONDS:
-                    pending.append(loop.run_in_executor(writer, write, batch))
+                    pending.append(write(batch))
                     batch, flushed = [], time.monotonic()
                     await settle(MAX_PENDING_WRITES - 1)
         if batch:
-            pending.append(loop.run_in_executor(writer, write, batch))
+            pending.append(write(batch))
         await settle(0)
     summary.duration = time.monotonic() - start
     return summary

@@ -1,38 +1,43 @@
 """Store a batch of crawl results in one transaction: the database half of a crawl.
 
 Knows no HTTP. For each result: the health columns; on success the new crawled data (hidden
-fields never stored), its display values and the day's snapshot (the latest of the day wins);
-on every attempt the location of the address that was actually connected to. A failure never
+fields are never stored), its display values and the day's snapshot (the latest of the day
+wins); on every attempt the location of the address actually connected to. A failure never
 touches the previous crawled data.
+
+This is the crawl's hot path, so rows go to the driver's ``executemany`` as plain tuples
+(SQLAlchemy's per-row parameter processing would cost more than the HTTP work) and the JSON
+text is encoded once for the instance row and the snapshot alike.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from cephalopod.crawler.fetch import FetchResult
 from cephalopod.crawler.models import CrawlJob
 from cephalopod.geo.locate import GeoLocator
-from cephalopod.instances.models import Instance, InstanceField, Snapshot
+from cephalopod.geo.location import Location
+from cephalopod.instances.models import InstanceField
 from cephalopod.stats.fields import FieldRegistry
-from cephalopod.stats.values import display_rows
+from cephalopod.stats.values import display_tuples
 
 log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 500
-
-instances = Instance.__table__
-fields_table = InstanceField.__table__
-snapshots = Snapshot.__table__
 jobs = CrawlJob.__table__
+fields_table = InstanceField.__table__
+
+_LOCATION_COLUMNS = ("country_code", "country_name", "city", "latitude", "longitude")
 
 
 @dataclass
@@ -44,6 +49,83 @@ class BatchOutcome:
     errors: Counter[str] = field(default_factory=Counter)
 
 
+class _Sql:
+    """The statements of one dialect, with its placeholder style and value encodings."""
+
+    # S608 below: the SQL is built from constant names and placeholders; values are bound.
+    def __init__(self, dialect: str) -> None:
+        self.postgres = dialect == "postgresql"
+        mark = "%s" if self.postgres else "?"
+        json_mark = "CAST(%s AS jsonb)" if self.postgres else "?"
+        located = ", ".join(f"{col} = {mark}" for col in _LOCATION_COLUMNS)
+        self.update = {
+            (ok, locate): (
+                "UPDATE instances SET "  # noqa: S608
+                + (
+                    f"crawled_data = {json_mark}, last_crawl_at = {mark}, "
+                    f"last_success_at = {mark}, crawl_status = 'ok', crawl_error = NULL, "
+                    "consecutive_failures = 0"
+                    if ok
+                    else f"crawl_error = {mark}, last_crawl_at = {mark}, "
+                    "crawl_status = 'error', consecutive_failures = consecutive_failures + 1"
+                )
+                + f", ip = COALESCE({mark}, ip)"
+                + (f", {located}" if locate else "")
+                + f" WHERE id = {mark}"
+            )
+            for ok in (True, False)
+            for locate in (True, False)
+        }
+        self.insert_fields = (
+            "INSERT INTO instance_fields (instance_id, field, value_text, value_num) "  # noqa: S608
+            f"VALUES ({mark}, {mark}, {mark}, {mark})"
+        )
+        self.upsert_snapshot = (
+            "INSERT INTO snapshots (instance_id, day, data) "  # noqa: S608
+            f"VALUES ({mark}, {mark}, {json_mark}) "
+            "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
+        )
+
+    def timestamp(self, value: datetime) -> datetime | str:
+        """Encode a timestamp as the UTCDateTime column stores it (SQLite: naive UTC text)."""
+        value = value.astimezone(UTC)
+        return value if self.postgres else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+    def day(self, value: date) -> date | str:
+        """Encode a date as the Date column stores it."""
+        return value if self.postgres else value.isoformat()
+
+
+_SQL: dict[str, _Sql] = {}
+
+
+def _sql(conn: Connection) -> _Sql:
+    name = conn.dialect.name
+    if name not in _SQL:
+        _SQL[name] = _Sql(name)
+    return _SQL[name]
+
+
+def _location(ip: str | None, locator: GeoLocator | None) -> tuple[Any, ...] | None:
+    """The location columns to write, or None to leave them as they are.
+
+    Without geolocation data (or without an address) known locations are not erased; an
+    address the data does not know is stored as unknown, not as an error.
+    """
+    if ip is None or locator is None or not locator.available:
+        return None
+    found: Location | None = locator.locate(ip)
+    if found is None:
+        return (None, None, None, None, None)
+    return (
+        found.country_code,
+        (found.country_name or "")[:100] or None,
+        (found.city or "")[:200] or None,
+        found.latitude,
+        found.longitude,
+    )
+
+
 def store_results(
     conn: Connection,
     results: Sequence[FetchResult],
@@ -52,42 +134,44 @@ def store_results(
     job_id: str | None = None,
 ) -> BatchOutcome:
     """Write a batch of results (keys are instance ids) in the caller's transaction."""
+    sql = _sql(conn)
     outcome = BatchOutcome()
-    ok_rows: list[dict[str, Any]] = []
-    error_rows: list[dict[str, Any]] = []
-    value_rows: list[dict[str, Any]] = []
-    snapshot_rows: list[dict[str, Any]] = []
-    located: list[dict[str, Any]] = []
+    updates: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {k: [] for k in sql.update}
+    ok_ids: list[int] = []
+    value_rows: list[tuple[Any, ...]] = []
+    snapshot_rows: list[tuple[Any, ...]] = []
     for result in results:
         instance_id = int(result.key)  # type: ignore[call-overload]
-        if result.ip is not None:
-            located.append(_location_row(instance_id, result.ip, locator))
+        at = sql.timestamp(result.started_at)
+        ip = result.ip[:45] if result.ip else None
+        location = _location(ip, locator)
+        tail = (ip, *(location or ()), instance_id)
         if result.ok and result.data is not None:
             data = registry.visible(result.data)
-            ok_rows.append({"b_id": instance_id, "b_data": data, "b_at": result.started_at})
-            value_rows.extend(display_rows(instance_id, data, registry))
-            snapshot_rows.append(
-                {"instance_id": instance_id, "day": result.started_at.date(), "data": data}
-            )
+            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            updates[True, location is not None].append((text, at, at, *tail))
+            ok_ids.append(instance_id)
+            value_rows.extend(display_tuples(instance_id, data, registry))
+            day = sql.day(result.started_at.astimezone(UTC).date())
+            snapshot_rows.append((instance_id, day, text))
             outcome.ok += 1
         else:
             error = (result.error or "unknown error")[:MAX_ERROR_CHARS]
-            error_rows.append({"b_id": instance_id, "b_error": error, "b_at": result.started_at})
+            updates[False, location is not None].append((error, at, *tail))
             outcome.failed += 1
             outcome.errors[error] += 1
-    if ok_rows:
-        conn.execute(_OK_UPDATE, ok_rows)
-        ids = [row["b_id"] for row in ok_rows]
-        conn.execute(sa.delete(fields_table).where(fields_table.c.instance_id.in_(ids)))
-        if value_rows:
-            conn.execute(sa.insert(fields_table), value_rows)
-        conn.execute(_snapshot_upsert(conn.dialect.name), snapshot_rows)
-    if error_rows:
-        conn.execute(_ERROR_UPDATE, error_rows)
-    if located:
-        # without geolocation data only the address changes: known locations are not erased
-        has_data = locator is not None and locator.available
-        conn.execute(_LOCATION_UPDATE if has_data else _IP_UPDATE, located)
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        for key, rows in updates.items():
+            if rows:
+                cursor.executemany(sql.update[key], rows)
+        if ok_ids:
+            conn.execute(sa.delete(fields_table).where(fields_table.c.instance_id.in_(ok_ids)))
+            if value_rows:
+                cursor.executemany(sql.insert_fields, value_rows)
+            cursor.executemany(sql.upsert_snapshot, snapshot_rows)
+    finally:
+        cursor.close()
     if job_id is not None and results:
         conn.execute(
             sa.update(jobs)
@@ -99,69 +183,3 @@ def store_results(
             )
         )
     return outcome
-
-
-_OK_UPDATE = (
-    sa.update(instances)
-    .where(instances.c.id == sa.bindparam("b_id"))
-    .values(
-        crawled_data=sa.bindparam("b_data", type_=instances.c.crawled_data.type),
-        last_crawl_at=sa.bindparam("b_at", type_=instances.c.last_crawl_at.type),
-        last_success_at=sa.bindparam("b_at", type_=instances.c.last_success_at.type),
-        crawl_status="ok",
-        crawl_error=None,
-        consecutive_failures=0,
-    )
-)
-
-_ERROR_UPDATE = (
-    sa.update(instances)
-    .where(instances.c.id == sa.bindparam("b_id"))
-    .values(
-        last_crawl_at=sa.bindparam("b_at", type_=instances.c.last_crawl_at.type),
-        crawl_status="error",
-        crawl_error=sa.bindparam("b_error"),
-        consecutive_failures=instances.c.consecutive_failures + 1,
-    )
-)
-
-_LOCATION_UPDATE = (
-    sa.update(instances)
-    .where(instances.c.id == sa.bindparam("b_id"))
-    .values(
-        ip=sa.bindparam("b_ip"),
-        country_code=sa.bindparam("b_country_code"),
-        country_name=sa.bindparam("b_country_name"),
-        city=sa.bindparam("b_city"),
-        latitude=sa.bindparam("b_latitude"),
-        longitude=sa.bindparam("b_longitude"),
-    )
-)
-
-
-_IP_UPDATE = (
-    sa.update(instances)
-    .where(instances.c.id == sa.bindparam("b_id"))
-    .values(ip=sa.bindparam("b_ip"))
-)
-
-
-def _location_row(instance_id: int, ip: str, locator: GeoLocator | None) -> dict[str, Any]:
-    location = locator.locate(ip) if locator is not None else None
-    return {
-        "b_id": instance_id,
-        "b_ip": ip[:45],
-        "b_country_code": location.country_code if location else None,
-        "b_country_name": (location.country_name or "")[:100] or None if location else None,
-        "b_city": (location.city or "")[:200] or None if location else None,
-        "b_latitude": location.latitude if location else None,
-        "b_longitude": location.longitude if location else None,
-    }
-
-
-def _snapshot_upsert(dialect: str) -> sa.Insert:
-    insert = postgresql.insert(snapshots) if dialect == "postgresql" else sqlite.insert(snapshots)
-    return insert.on_conflict_do_update(
-        index_elements=[snapshots.c.instance_id, snapshots.c.day],
-        set_={"data": insert.excluded.data},
-    )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from cephalopod.stats.aggregate import display_value, split_display
@@ -10,19 +11,62 @@ from cephalopod.stats.fields import FieldRegistry
 
 #: Longest display string kept for grouping and sorting (the full value stays in crawled_data).
 MAX_DISPLAY_CHARS = 250
+MAX_FIELD_NAME = 255
+
+Columns = tuple[str | None, float | None]
+
+
+def _columns(value: Any) -> Columns:
+    if isinstance(value, str) and len(value) > MAX_DISPLAY_CHARS:
+        value = value[: MAX_DISPLAY_CHARS - 1] + "…"
+    return split_display(value)
+
+
+@lru_cache(maxsize=16384)
+def _scalar_columns(kind: type, value: Any) -> Columns:
+    """Columns of a scalar (its own display value); cached, since fleets repeat values a lot.
+
+    ``kind`` is part of the key so that ``True``, ``1`` and ``1.0`` stay apart.
+    """
+    del kind
+    if isinstance(value, str):
+        return _columns(value)
+    return _columns(display_value(value, _NO_SPEC))
+
+
+def display_columns(raw: Any, registry: FieldRegistry, name: str) -> Columns:
+    """Return (value_text, value_num) of a visible field's crawled value; (None, None): none."""
+    if raw is None:
+        return None, None
+    if isinstance(raw, str | bool | int | float):
+        return _scalar_columns(type(raw), raw)
+    value = display_value(raw, registry.spec(name))
+    return (None, None) if value is None else _columns(value)
 
 
 def display_rows(
     instance_id: int, data: Mapping[str, Any], registry: FieldRegistry
 ) -> Iterator[dict[str, Any]]:
-    """Yield one ``instance_fields`` row per visible field that has a display value."""
+    """Yield one ``instance_fields`` row (a dict) per visible field with a display value."""
+    for row in display_tuples(instance_id, data, registry):
+        yield dict(zip(("instance_id", "field", "value_text", "value_num"), row, strict=True))
+
+
+def display_tuples(
+    instance_id: int, data: Mapping[str, Any], registry: FieldRegistry
+) -> Iterator[tuple[int, str, str | None, float | None]]:
+    """Yield ``(instance_id, field, value_text, value_num)`` per field with a display value."""
+    hidden = registry.hidden
     for name, raw in data.items():
-        if registry.is_hidden(name) or len(name) > 255:
+        if name in hidden or len(name) > MAX_FIELD_NAME:
             continue
-        value = display_value(raw, registry.spec(name))
-        if value is None:
-            continue
-        if isinstance(value, str) and len(value) > MAX_DISPLAY_CHARS:
-            value = value[: MAX_DISPLAY_CHARS - 1] + "…"
-        text, num = split_display(value)
-        yield {"instance_id": instance_id, "field": name, "value_text": text, "value_num": num}
+        text, num = display_columns(raw, registry, name)
+        if text is not None:
+            yield instance_id, name, text, num
+
+
+class _NoSpec:
+    aggregation = None
+
+
+_NO_SPEC: Any = _NoSpec()
