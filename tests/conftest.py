@@ -176,8 +176,8 @@ def count_rows(app: Flask, table: str) -> int:
 
 
 @pytest.fixture
-def fleet() -> Iterator[str]:
-    """A fleet of fake instances (benchmarks.fleet) on 127.0.0.1; yields its base URL."""
+def make_fleet() -> Iterator[Callable[[str], str]]:
+    """Start fleets of fake instances (benchmarks.fleet) on loopback hosts; returns base URLs."""
     import asyncio
     import threading
 
@@ -186,27 +186,34 @@ def fleet() -> Iterator[str]:
     from benchmarks.fleet import fleet_app
 
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(fleet_app(), access_log=None)
-    ready = threading.Event()
-    holder: dict[str, Any] = {}
-
-    async def start() -> None:
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        holder["port"] = runner.addresses[0][1]
-        ready.set()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(start())
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    assert ready.wait(10), "fleet server did not start"
-    yield f"http://127.0.0.1:{holder['port']}"
-    asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(10)
+    runners: list[web.AppRunner] = []
+
+    async def start(host: str) -> int:
+        runner = web.AppRunner(fleet_app(), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, 0).start()
+        runners.append(runner)
+        return runner.addresses[0][1]
+
+    def factory(host: str = "127.0.0.1") -> str:
+        port = asyncio.run_coroutine_threadsafe(start(host), loop).result(10)
+        return f"http://{host}:{port}"
+
+    yield factory
+
+    async def stop() -> None:
+        for runner in runners:
+            await runner.cleanup()
+
+    asyncio.run_coroutine_threadsafe(stop(), loop).result(10)
     loop.call_soon_threadsafe(loop.stop)
     thread.join(10)
     loop.close()
+
+
+@pytest.fixture
+def fleet(make_fleet: Callable[[str], str]) -> str:
+    """A fleet of fake instances on 127.0.0.1; its base URL."""
+    return make_fleet("127.0.0.1")

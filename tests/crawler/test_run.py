@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,7 @@ from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, stats, system_info
 from cephalopod.crawler.run import crawl
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
+from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
 
 
 @pytest.fixture
@@ -107,3 +109,47 @@ def test_crawl_by_ids_includes_disabled(
     with crawl_app.app_context():
         assert db.session.get(Instance, disabled.id).crawl_status == "ok"
         assert db.session.get(Instance, other.id).crawl_status == "never"
+
+
+def test_every_attempt_locates_the_address_connected_to(
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
+    make_fleet: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    geo = build_test_mmdb(tmp_path / "geo.mmdb", LOOPBACK_RECORDS)
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, GEOIP_DATABASE=str(geo))
+    berlin = make_instance(url=f"{make_fleet('127.0.0.2')}/i/1")
+    france = make_instance(url=f"{make_fleet('127.0.0.3')}/missing")  # fails, still located
+    nowhere = make_instance(url=f"{make_fleet('127.0.0.4')}/i/2")
+    summary = crawl(app)
+    assert (summary.ok, summary.failed) == (2, 1)
+    with app.app_context():
+        rows = {i.id: i for i in db.session.scalars(sa.select(Instance))}
+    b, f, n = rows[berlin.id], rows[france.id], rows[nowhere.id]
+    assert (b.ip, b.country_code, b.country_name, b.city) == (
+        "127.0.0.2",
+        "DE",
+        "Germany",
+        "Berlin",
+    )
+    assert (b.latitude, b.longitude) == pytest.approx((52.52, 13.405))
+    assert (f.crawl_status, f.country_code, f.country_name, f.city) == (
+        "error",
+        "FR",
+        "France",
+        None,
+    )
+    assert f.latitude is not None  # the country's centre
+    assert (n.ip, n.country_code, n.latitude) == ("127.0.0.4", None, None)
+
+
+def test_without_geolocation_data_known_locations_are_kept(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any], fleet: str
+) -> None:
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS)  # no GEOIP_DATABASE, empty geoip folder
+    inst = make_instance(url=f"{fleet}/i/1", country_code="CH", country_name="Switzerland")
+    crawl(app, [inst.id])
+    with app.app_context():
+        row = db.session.get(Instance, inst.id)
+    assert (row.ip, row.country_code, row.country_name) == ("127.0.0.1", "CH", "Switzerland")
