@@ -1,0 +1,88 @@
+"""``cephalopod crawl`` as a person runs it: summary, exit codes, one instance by UUID."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+
+from benchmarks.fleet import ENDPOINTS
+
+
+@pytest.fixture
+def run_cli(
+    make_app: Callable[..., Flask], db_url: str, instance_dir: Path, tmp_path: Path
+) -> Callable[..., subprocess.CompletedProcess[str]]:
+    make_app()  # the schema exists on this test's database
+    settings = tmp_path / "crawl.cfg"
+    settings.write_text(
+        f"SQLALCHEMY_DATABASE_URI = {db_url!r}\nSECRET_KEY = 'cli'\n"
+        f"CRAWLING_ENDPOINTS = {ENDPOINTS!r}\nCRAWLER_ALLOWED_NETWORKS = ['127.0.0.0/8']\n"
+    )
+    env = {**os.environ, "CEPHALOPOD_SETTINGS": str(settings)}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "cephalopod", "crawl", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    return run
+
+
+def test_crawl_all_prints_a_summary_and_succeeds_despite_failures(
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    make_instance: Callable[..., Any],
+    fleet: str,
+) -> None:
+    for n in range(4):
+        make_instance(url=f"{fleet}/i/{n}")
+    make_instance(url=f"{fleet}/gone")
+    make_instance(url=f"{fleet}/gone/again")
+    result = run_cli()
+    assert result.returncode == 0, result.stderr
+    assert "crawled 6/6" in result.stdout  # plain progress lines when not on a terminal
+    assert "Crawled 6 instance(s)" in result.stdout
+    assert "4 ok, 2 failed" in result.stdout
+    assert "2  HTTP 404 from /system-info" in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_crawl_one_by_uuid_even_when_disabled(
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    make_instance: Callable[..., Any],
+    fleet: str,
+) -> None:
+    disabled = make_instance(url=f"{fleet}/i/1", enabled=False)
+    for args in ([str(disabled.uuid)], ["--uuid", str(disabled.uuid)]):
+        result = run_cli(*args)
+        assert result.returncode == 0, result.stderr
+        assert "Crawled 1 instance(s)" in result.stdout
+        assert "1 ok, 0 failed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["00000000-0000-4000-8000-000000000000"], "No instance with UUID"),
+        (["not-a-uuid"], "No instance with UUID"),
+        (["a", "--uuid", "b"], "Give the UUID once"),
+    ],
+)
+def test_crawl_usage_errors_exit_non_zero(
+    run_cli: Callable[..., subprocess.CompletedProcess[str]], args: list[str], message: str
+) -> None:
+    result = run_cli(*args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
