@@ -1,0 +1,74 @@
+"""The in-process scheduler: runs the configured schedule, remembers runs across restarts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from benchmarks.fleet import ENDPOINTS
+from cephalopod.crawler.models import CrawlJob
+from cephalopod.crawler.scheduler import EmbeddedWorker, embedded_worker, start_embedded_scheduler
+from cephalopod.db import db
+from cephalopod.instances.models import Instance, Meta
+from cephalopod.schedule import CRAWL_ALL
+
+
+def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_scheduled_crawl_runs_and_is_remembered(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any], fleet: str
+) -> None:
+    schedule = {"often": {"task": CRAWL_ALL, "schedule": timedelta(hours=1)}}
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, CELERYBEAT_SCHEDULE=schedule)
+    inst = make_instance(url=f"{fleet}/i/2")
+
+    def crawled() -> bool:
+        with app.app_context():
+            return db.session.get(Instance, inst.id).crawl_status == "ok"
+
+    stop = start_embedded_scheduler(app)
+    try:
+        assert _wait(crawled), "the scheduled crawl did not happen"
+        assert embedded_worker(app).join(30)
+    finally:
+        stop()
+    with app.app_context():
+        assert db.session.get(Meta, "last_run:often") is not None
+        assert db.session.get(Meta, "last_run:prune-history") is not None
+        jobs_before = db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob))
+    assert jobs_before == 1
+
+    # a restart within the hour does not crawl again: the last run is in the database
+    restarted = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, CELERYBEAT_SCHEDULE=schedule)
+    stop = start_embedded_scheduler(restarted)
+    time.sleep(1.0)
+    stop()
+    with restarted.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
+
+
+def test_worker_runs_items_in_order_and_survives_errors() -> None:
+    worker = EmbeddedWorker()
+    seen: list[int] = []
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    worker.submit(seen.append, 1)
+    worker.submit(boom)
+    worker.submit(seen.append, 2)
+    assert worker.join(10)
+    assert seen == [1, 2]
+    worker.stop()
