@@ -38,5 +38,15 @@ def ensure_schema() -> None:
     if "alembic_version" not in tables and "instances" in tables:
         # created without history (e.g. by an old ``db create``): record it, then upgrade
         log.warning("Database has tables but no migration history; stamping the first revision")
-        stamp(revision="base")
+        stamp(revision=_first_revision())
     upgrade()
+
+
+def _first_revision() -> str:
+    """Return the revision that created the tables (stamping "base" would create them again)."""
+    from alembic.script import ScriptDirectory
+
+    from cephalopod.app import MIGRATIONS_DIR
+
+    (first,) = ScriptDirectory(str(MIGRATIONS_DIR)).get_bases()
+    return first
