@@ -1,0 +1,122 @@
+"""A small cache of computed statistics, keyed by everything they are a function of.
+
+Statistics depend on the field settings (their fingerprint), the status asked for and the
+data. The data's part of the key is read from the database on every request, cheaply:
+
+- ``data_version``: a token in ``meta`` that writers replace in the transaction that changes
+  what statistics count (``touch_data_version``): the crawl store, the recompute of display
+  values, and (through the operation signals) registration, edit and deletion;
+- a guard computed from ``instances`` through indexes: the number of rows, the largest id and
+  the latest crawl attempt, which also moves when a writer forgets the token.
+
+A page view after a change therefore costs one computation, later ones a dictionary look-up.
+The cache lives in the process (each web worker has its own) and an entry is never served
+after ``MAX_AGE`` seconds, the bound on staleness for writes that bypass both (manual SQL).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask, current_app
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from cephalopod.db import db
+from cephalopod.instances.models import Instance, Meta
+
+DATA_VERSION = "data_version"
+MAX_AGE = 60.0
+MAX_ENTRIES = 16
+EXTENSION = "cephalopod.stats_cache"
+
+meta = Meta.__table__
+instances = Instance.__table__
+
+
+def touch_data_version(conn: Connection) -> None:
+    """Mark the data as changed, inside the caller's transaction (after its writes)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(meta).values(key=DATA_VERSION, value=uuid.uuid4().hex)
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[meta.c.key], set_={"value": insert.excluded.value}
+        )
+    )
+
+
+def data_state() -> tuple[Any, ...]:
+    """Return the part of the cache key that moves whenever the counted data changes."""
+    version = db.session.scalar(sa.select(meta.c.value).where(meta.c.key == DATA_VERSION))
+    guard = db.session.execute(
+        sa.select(
+            sa.func.count(), sa.func.max(instances.c.id), sa.func.max(instances.c.last_crawl_at)
+        )
+    ).one()
+    return (version, *guard)
+
+
+class StatsCache:
+    """Computed results by key, the newest MAX_ENTRIES, each at most MAX_AGE seconds old."""
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_compute(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+        """Return the cached value of ``key``, computing and keeping it when absent or old."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now - entry[0] < MAX_AGE:
+                self._entries.move_to_end(key)
+                return entry[1]
+        value = compute()  # outside the lock: two misses may compute twice, never block
+        with self._lock:
+            self._entries[key] = (now, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > MAX_ENTRIES:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        """Forget everything."""
+        with self._lock:
+            self._entries.clear()
+
+
+def stats_cache(app: Flask | None = None) -> StatsCache:
+    """Return the app's statistics cache."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    cache = app.extensions.get(EXTENSION)
+    if cache is None:
+        cache = app.extensions.setdefault(EXTENSION, StatsCache())
+    return cache
+
+
+def cached(name: str, parts: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    """Return ``compute()`` for (name, parts, current data state), from the cache when fresh."""
+    return stats_cache().get_or_compute((name, *parts, *data_state()), compute)
+
+
+def _on_instance_change(sender: Any, **_extra: Any) -> None:
+    with db.engine.begin() as conn:
+        touch_data_version(conn)
+
+
+def connect_signals() -> None:
+    """Replace the data version after every registration, edit and deletion of an instance."""
+    from cephalopod.instances.operations import (
+        instance_deleted,
+        instance_registered,
+        instance_updated,
+    )
+
+    for signal in (instance_registered, instance_updated, instance_deleted):
+        signal.connect(_on_instance_change, weak=False)

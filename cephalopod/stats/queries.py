@@ -1,0 +1,403 @@
+"""The statistics, computed in the database over ``instances`` ⨝ ``instance_fields``.
+
+Each function agrees with the reference in ``stats.aggregate`` (``naive_chart``,
+``naive_countries``) on the same data, and the tests hold them to it on SQLite and PostgreSQL.
+How that agreement is kept:
+
+- Counting and grouping are ``GROUP BY`` over the stored display values (``value_text``, the
+  JSON text, so ``3``, ``3.0``, ``"3"`` and ``true`` stay apart); categories are decoded with
+  ``join_display`` and ranked in Python (a few rows per chart) with the reference's own order.
+- Numeric aggregation runs over ``value_num`` and also counts, per group, how many members
+  are floats (their JSON text has ``.`` or ``e``): a sum of ints is an int, an average a float,
+  min and max keep the member's type. When floats cannot be exact (an int member beyond
+  2**53, or beyond the float range so it has no ``value_num``), that chart is aggregated from
+  the fetched values instead, with the reference's exact arithmetic. Float sums are summed by
+  the database in its own order, so they may differ from ``math.fsum`` in the last bits when
+  large terms cancel.
+
+A page of statistics is a handful of queries: all count charts share one pass over
+``instance_fields``; each other chart is one grouped join.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import sqlalchemy as sa
+from flask import current_app
+from sqlalchemy.sql.elements import ColumnElement
+
+from cephalopod.db import db
+from cephalopod.instances.models import Instance, InstanceField
+from cephalopod.stats.aggregate import (
+    UNKNOWN,
+    _ranked,
+    aggregate,
+    is_number,
+    split_display,
+)
+from cephalopod.stats.fields import (
+    COUNTRY,
+    FieldRegistry,
+    FieldSpec,
+    default_spec,
+    parse_field_settings,
+)
+
+STATUSES = ("all", "enabled", "disabled")
+#: Beyond this an int's float (value_num) may not be exact.
+EXACT_LIMIT = 2.0**53
+AGGREGATION_NAMES = {"sum": "Sum", "avg": "Average", "min": "Minimum", "max": "Maximum"}
+
+instances = Instance.__table__
+fields_table = InstanceField.__table__
+
+
+def field_registry() -> FieldRegistry:
+    """Return the current app's validated CRAWLED_FIELDS_SETTINGS (validated at startup)."""
+    return parse_field_settings(current_app.config["CRAWLED_FIELDS_SETTINGS"])
+
+
+def status_filter(status: str) -> ColumnElement[bool]:
+    """Return the WHERE clause of a status (all, enabled, disabled)."""
+    if status == "enabled":
+        return instances.c.enabled == sa.true()
+    if status == "disabled":
+        return instances.c.enabled == sa.false()
+    if status == "all":
+        return sa.true()
+    raise ValueError(f"unknown status {status!r}")
+
+
+def known_field(name: str, registry: FieldRegistry) -> bool:
+    """Tell whether a visible crawled field is configured or has a display value somewhere."""
+    if registry.is_hidden(name):
+        return False
+    if registry.spec(name) != default_spec(name):
+        return True  # configured: a field no instance reports yet is not a typo
+    query = sa.select(fields_table.c.field).where(fields_table.c.field == name).limit(1)
+    return db.session.execute(query).first() is not None
+
+
+# --- counts, countries, registrations ---------------------------------------------------------
+
+
+def instance_counts() -> tuple[int, int]:
+    """Return (all registered instances, enabled ones)."""
+    query = sa.select(
+        sa.func.count(),
+        sa.func.coalesce(sa.func.sum(sa.case((instances.c.enabled == sa.true(), 1), else_=0)), 0),
+    ).select_from(instances)
+    total, enabled = db.session.execute(query).one()
+    return int(total), int(enabled)
+
+
+def countries(status: str = "enabled") -> list[dict[str, Any]]:
+    """Count instances per country (code, name, count, percent of the counted instances)."""
+    query = (
+        sa.select(instances.c.country_code, instances.c.country_name, sa.func.count())
+        .where(status_filter(status))
+        .group_by(instances.c.country_code, instances.c.country_name)
+    )
+    return countries_from_groups(db.session.execute(query).all())
+
+
+def countries_from_groups(groups: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Fold (code, name, count) groups the way ``naive_countries`` folds single rows."""
+    counts: dict[str | None, int] = {}
+    names: dict[str | None, set[str]] = {}
+    for code, name, count in groups:
+        code = code or None
+        counts[code] = counts.get(code, 0) + count
+        seen = names.setdefault(code, set())
+        if code is None:
+            seen.add(UNKNOWN)
+        elif name:
+            seen.add(name)
+    total = sum(counts.values())
+    result = [
+        {
+            "code": code,
+            "name": min(names[code]) if names[code] else code,
+            "count": count,
+            "percent": round(100 * count / total, 2),
+        }
+        for code, count in counts.items()
+    ]
+    result.sort(key=lambda r: (-r["count"], r["name"], r["code"] is None, r["code"] or ""))
+    return result
+
+
+def utc_day(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    """Return the UTC calendar day of a timestamp column, as the dialect can group it."""
+    if db.engine.dialect.name == "postgresql":
+        return sa.cast(sa.func.timezone("UTC", column), sa.Date)
+    # SQLite keeps UTC as 'YYYY-MM-DD HH:MM:SS[.ffffff]' text (see db.UTCDateTime)
+    return sa.func.substr(column, 1, 10)
+
+
+def registrations() -> list[dict[str, Any]]:
+    """Count registrations per UTC day with the running total, over all instances."""
+    day = utc_day(instances.c.registered_at).label("day")
+    query = sa.select(day, sa.func.count()).group_by(day).order_by(day)
+    result = []
+    total = 0
+    for value, count in db.session.execute(query):
+        total += count
+        text = value.isoformat() if isinstance(value, date) else str(value)
+        result.append({"date": text, "count": count, "total": total})
+    return result
+
+
+# --- charts -------------------------------------------------------------------------------------
+
+
+def is_numeric(text: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """Tell whether a stored value_text is a JSON number (not a string or a boolean)."""
+    return sa.and_(sa.not_(text.like('"%')), text.not_in(("true", "false")))
+
+
+def is_float_text(text: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """Tell whether a JSON number's text is a float: Python's repr always has '.' or 'e'."""
+    return sa.or_(text.like("%.%"), text.like("%e%"), text.like("%E%"))
+
+
+@dataclass
+class _Group:
+    """One group's aggregates as the database returns them."""
+
+    count: int
+    with_num: int
+    floats: int
+    total: float | None
+    total_abs: float | None
+    int_min: float | None
+    int_max: float | None
+    float_min: float | None
+    float_max: float | None
+
+
+class _InexactError(Exception):
+    """The float columns cannot give the reference's exact answer for this chart."""
+
+
+def _combine(group: _Group, how: str) -> int | float | None:
+    if group.with_num < group.count:
+        raise _InexactError  # an int beyond the float range: only the exact path knows it
+    only_ints = group.floats == 0
+    if only_ints and (group.total_abs or 0.0) >= EXACT_LIMIT:
+        raise _InexactError
+    if how == "sum":
+        assert group.total is not None
+        return int(group.total) if only_ints else group.total
+    if how == "avg":
+        assert group.total is not None
+        return group.total / group.count
+    pick = min if how == "min" else max
+    int_value = group.int_min if how == "min" else group.int_max
+    float_value = group.float_min if how == "min" else group.float_max
+    candidates: list[int | float] = []
+    if int_value is not None:
+        candidates.append(int(int_value))
+    if float_value is not None:
+        candidates.append(float_value)
+    return pick(candidates) if candidates else None
+
+
+def _aggregates(value_text: sa.ColumnElement[Any], value_num: sa.ColumnElement[Any]) -> list[Any]:
+    floats = is_float_text(value_text)
+    as_int = sa.case((floats, None), else_=value_num)
+    as_float = sa.case((floats, value_num), else_=None)
+    return [
+        sa.func.count(),
+        sa.func.count(value_num),
+        sa.func.coalesce(sa.func.sum(sa.case((floats, 1), else_=0)), 0),
+        sa.func.sum(value_num),
+        sa.func.sum(sa.func.abs(value_num)),
+        sa.func.min(as_int),
+        sa.func.max(as_int),
+        sa.func.min(as_float),
+        sa.func.max(as_float),
+    ]
+
+
+def _category_column(spec: FieldSpec) -> tuple[sa.ColumnElement[Any], Any]:
+    """Return the grouping column of an aggregated chart and the join it needs (or None)."""
+    if spec.chart_aggregate_by == COUNTRY:
+        return sa.func.nullif(instances.c.country_name, ""), None
+    by = fields_table.alias("by_field")
+    return by.c.value_text, by
+
+
+def _grouped_source(spec: FieldSpec, status: str) -> tuple[Any, sa.ColumnElement[Any], Any]:
+    value = fields_table.alias("value_field")
+    category, by = _category_column(spec)
+    source = value.join(instances, instances.c.id == value.c.instance_id)
+    if by is not None:
+        source = source.outerjoin(
+            by,
+            sa.and_(by.c.instance_id == value.c.instance_id, by.c.field == spec.chart_aggregate_by),
+        )
+    where = sa.and_(
+        value.c.field == spec.name, is_numeric(value.c.value_text), status_filter(status)
+    )
+    return source, category, (value, where)
+
+
+def _category_key(spec: FieldSpec, category: str | None) -> str | None:
+    if category is None:
+        return None
+    if spec.chart_aggregate_by == COUNTRY:
+        return split_display(category)[0]  # the reference groups on the name's JSON text
+    return category
+
+
+def aggregated_chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str, Any]]:
+    """Group by country or another field and apply sum/avg/min/max to numeric display values."""
+    source, category, (value, where) = _grouped_source(spec, status)
+    query = (
+        sa.select(category, *_aggregates(value.c.value_text, value.c.value_num))
+        .select_from(source)
+        .where(where)
+        .group_by(category)
+    )
+    results: dict[str | None, int | float] = {}
+    try:
+        for row in db.session.execute(query):
+            number = _combine(_Group(*row[1:]), spec.chart_aggregation)
+            if number is not None:
+                results[_category_key(spec, row[0])] = number
+    except _InexactError:
+        return _exact_chart(spec, status)
+    return _ranked(results)
+
+
+def _exact_chart(spec: FieldSpec, status: str) -> list[dict[str, Any]]:
+    """Aggregate one chart from the fetched values with the reference's exact arithmetic."""
+    source, category, (value, where) = _grouped_source(spec, status)
+    query = sa.select(category, value.c.value_text).select_from(source).where(where)
+    groups: dict[str | None, list[int | float]] = {}
+    for name, text in db.session.execute(query).yield_per(5000):
+        number = json.loads(text)
+        if is_number(number):
+            groups.setdefault(_category_key(spec, name), []).append(number)
+    results = {key: aggregate(numbers, spec.chart_aggregation) for key, numbers in groups.items()}
+    return _ranked({key: value for key, value in results.items() if value is not None})
+
+
+def _value_counts(names: Sequence[str], status: str) -> dict[tuple[str, str], int]:
+    """Count instance_fields rows per (field, value_text) among the instances of a status."""
+    group = (fields_table.c.field, fields_table.c.value_text)
+    query = sa.select(*group, sa.func.count()).where(fields_table.c.field.in_(names))
+    if status != "all":
+        query = query.join(instances, instances.c.id == fields_table.c.instance_id).where(
+            status_filter(status)
+        )
+    return {(name, text): count for name, text, count in db.session.execute(query.group_by(*group))}
+
+
+def count_charts(
+    specs: Sequence[FieldSpec], status: str = "enabled", counts: tuple[int, int] | None = None
+) -> dict[str, list[dict]]:
+    """Count instances per display value for several fields in one pass (no value: Unknown).
+
+    The counts of all instances come from the ``(field, value_text)`` index alone; a status
+    subtracts the other side's counts when that side is the smaller one (usually few
+    instances are disabled), so the join with ``instances`` stays small. ``counts`` is
+    ``instance_counts()`` when the caller has it already.
+    """
+    if not specs:
+        return {}
+    names = [spec.name for spec in specs]
+    total, enabled = counts or instance_counts()
+    counted = {"all": total, "enabled": enabled, "disabled": total - enabled}[status]
+    other = {"enabled": "disabled", "disabled": "enabled"}.get(status)
+    if other is not None and counted > total - counted:
+        values = _value_counts(names, "all")
+        for key, count in _value_counts(names, other).items():
+            values[key] -= count
+    else:
+        values = _value_counts(names, status)
+    per_field: dict[str, dict[str | None, int]] = {name: {} for name in names}
+    for (name, text), count in values.items():
+        if count:
+            per_field[name][text] = count
+    for field_counts in per_field.values():
+        unknown = max(0, counted - sum(field_counts.values()))  # a write between queries
+        if unknown:
+            field_counts[None] = unknown
+    return {name: _ranked(field_counts) for name, field_counts in per_field.items()}
+
+
+def chart_labels(spec: FieldSpec, registry: FieldRegistry) -> tuple[str, str]:
+    """Return the (x, y) axis labels of a field's chart."""
+    if spec.chart_aggregation == "count":
+        return spec.label, "Instances"
+    by = spec.chart_aggregate_by
+    x_label = "Country" if by == COUNTRY else registry.spec(by).label
+    return x_label, f"{AGGREGATION_NAMES[spec.chart_aggregation]} of {spec.label}"
+
+
+def charts(
+    registry: FieldRegistry, status: str = "enabled", totals: tuple[int, int] | None = None
+) -> list[dict[str, Any]]:
+    """Return every configured chart, in settings order (``totals`` as from instance_counts)."""
+    specs = registry.charted()
+    counts = count_charts([s for s in specs if s.chart_aggregation == "count"], status, totals)
+    result = []
+    for spec in specs:
+        is_count = spec.chart_aggregation == "count"
+        x_label, y_label = chart_labels(spec, registry)
+        result.append(
+            {
+                "field": spec.name,
+                "label": spec.label,
+                "type": spec.chart_type,
+                "aggregation": spec.chart_aggregation,
+                "aggregate_by": None if is_count else spec.chart_aggregate_by,
+                "x_label": x_label,
+                "y_label": y_label,
+                "data": counts[spec.name] if is_count else aggregated_chart(spec, status),
+            }
+        )
+    return result
+
+
+def chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str, Any]]:
+    """Return one field's chart data ([{"category", "value"}]), as ``naive_chart`` would."""
+    if spec.chart_aggregation == "count":
+        return count_charts([spec], status)[spec.name]
+    return aggregated_chart(spec, status)
+
+
+def statistics(registry: FieldRegistry, status: str = "enabled") -> dict[str, Any]:
+    """Return the statistics page's numbers: counts, countries, registrations and charts."""
+    total, enabled = instance_counts()
+    return {
+        "instances": total,
+        "active": enabled,
+        "countries": countries(status),
+        "registrations": registrations(),
+        "charts": charts(registry, status, (total, enabled)),
+    }
+
+
+def stored_field_names(registry: FieldRegistry) -> list[str]:
+    """Return the visible fields that have a display value somewhere, sorted by name.
+
+    A recursive "skip scan" over the (field, ...) index: one index probe per distinct field
+    instead of reading every row.
+    """
+    names = sa.select(sa.func.min(fields_table.c.field).label("name")).cte("names", recursive=True)
+    following = sa.select(
+        sa.select(sa.func.min(fields_table.c.field))
+        .where(fields_table.c.field > names.c.name)
+        .scalar_subquery()
+    ).where(names.c.name.is_not(None))
+    names = names.union_all(following)
+    query = sa.select(names.c.name).where(names.c.name.is_not(None))
+    return sorted(name for name in db.session.scalars(query) if not registry.is_hidden(name))
