@@ -139,6 +139,45 @@ class _TracingConnector(aiohttp.TCPConnector):
         return conn
 
 
+class _Deadlines:
+    """Total timeouts for many requests from one periodic sweep, not one timer per request.
+
+    A timer per request (asyncio.timeout or aiohttp's ClientTimeout.total) costs about as
+    much CPU as the rest of our per-request work. Every request gets the same timeout, so
+    registration order is deadline order and a sweep stops at the first live entry. Expiry
+    cancels the task, exactly as asyncio.timeout does; `leave` tells whether that happened.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.resolution = min(0.1, max(0.005, timeout / 50))
+        self._deadlines: dict[asyncio.Task[Any], float] = {}
+        self._expired: set[asyncio.Task[Any]] = set()
+
+    def enter(self, task: asyncio.Task[Any]) -> None:
+        self._deadlines[task] = task.get_loop().time() + self.timeout
+
+    def leave(self, task: asyncio.Task[Any]) -> bool:
+        """Stop watching task; True if it was cancelled for running out of time."""
+        del self._deadlines[task]
+        if task in self._expired:
+            self._expired.discard(task)
+            return True
+        return False
+
+    async def sweep_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(self.resolution)
+            now = loop.time()
+            for task, deadline in self._deadlines.items():
+                if deadline > now:
+                    break
+                if task not in self._expired:
+                    self._expired.add(task)
+                    task.cancel()
+
+
 def format_seconds(value: float) -> str:
     """Render a timeout for humans: 15.0 -> "15", 0.5 -> "0.5"."""
     return f"{value:g}"
@@ -221,6 +260,8 @@ class Fetcher:
         self._user_agent = user_agent
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
+        self._deadlines = _Deadlines(limits.total_timeout)
+        self._sweeper: asyncio.Task[None] | None = None
         self._timeout_message = f"timeout after {format_seconds(limits.total_timeout)} s"
         self._size_message = f"response larger than {format_size(limits.max_bytes)}"
 
@@ -238,6 +279,7 @@ class Fetcher:
             cookie_jar=aiohttp.DummyCookieJar(),
             trust_env=False,
         )
+        self._sweeper = asyncio.create_task(self._deadlines.sweep_forever())
         return self
 
     async def __aexit__(
@@ -246,6 +288,10 @@ class Fetcher:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -306,7 +352,8 @@ class Fetcher:
         error = None
         try:
             for endpoint in self.endpoints:
-                data.update(await self._fetch_endpoint(base_url, endpoint, trace))
+                body = await self._get(base_url + endpoint.url, endpoint, trace)
+                data.update(self._decode(body, endpoint))
         except FetchError as exc:
             data, error = None, str(exc)
         except Exception as exc:  # a bug must not end the whole crawl
@@ -322,12 +369,7 @@ class Fetcher:
             duration=time.monotonic() - start,
         )
 
-    async def _fetch_endpoint(self, base_url: str, endpoint: Endpoint, trace: _Trace) -> dict:
-        try:
-            async with asyncio.timeout(self.limits.total_timeout):
-                body = await self._get(base_url + endpoint.url, endpoint, trace)
-        except TimeoutError:
-            raise FetchError(self._timeout_message) from None
+    def _decode(self, body: bytes, endpoint: Endpoint) -> dict[str, Any]:
         try:
             value = loads_limited(
                 body, max_depth=self.limits.max_depth, max_keys=self.limits.max_keys
@@ -341,36 +383,55 @@ class Fetcher:
         return value
 
     async def _get(self, url: str, endpoint: Endpoint, trace: _Trace) -> bytes:
-        """GET url, following redirects by hand so every hop is re-validated."""
+        """GET url within the total timeout, following redirects by hand to check every hop."""
         assert self._session is not None, "use Fetcher as an async context manager"
-        target = parse_target_url(url)
-        headers: Mapping[str, str] | None = endpoint.headers or None
-        for _hop in range(self.limits.max_redirects + 1):
-            trace.blocked = None
-            try:
-                async with self._session.get(
-                    target, headers=headers, allow_redirects=False
-                ) as resp:
-                    status = resp.status
-                    if 200 <= status < 300:
-                        return await self._read_body(resp)
-                    location = resp.headers.get("Location") if status in _REDIRECTS else None
-                    if location is None:
-                        raise FetchError(f"HTTP {status} from {endpoint.url}")
-            except aiohttp.ClientError as exc:
-                if trace.blocked is not None:
-                    # happy eyeballs may merge several failures into one plain OSError
-                    raise FetchError(f"address {trace.blocked} is not public") from None
-                raise FetchError(describe_client_error(exc, self.limits)) from None
-            try:
-                next_target = target.join(URL(location))
-            except (ValueError, TypeError):
-                raise FetchError(f"invalid redirect location from {endpoint.url}") from None
-            next_target = parse_target_url(str(next_target))
-            if headers and not _same_origin(target, next_target):
-                headers = {k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS}
-            target = next_target
-        raise FetchError("too many redirects")
+        task = asyncio.current_task()
+        assert task is not None
+        self._deadlines.enter(task)
+        try:
+            target = parse_target_url(url)
+            headers: Mapping[str, str] | None = endpoint.headers or None
+            for _hop in range(self.limits.max_redirects + 1):
+                trace.blocked = None
+                try:
+                    async with self._session.get(
+                        target, headers=headers, allow_redirects=False
+                    ) as resp:
+                        status = resp.status
+                        if 200 <= status < 300:
+                            body = await self._read_body(resp)
+                            break
+                        location = resp.headers.get("Location") if status in _REDIRECTS else None
+                        if location is None:
+                            raise FetchError(f"HTTP {status} from {endpoint.url}")
+                except aiohttp.ClientError as exc:
+                    if trace.blocked is not None:
+                        # happy eyeballs may merge several failures into one plain OSError
+                        raise FetchError(f"address {trace.blocked} is not public") from None
+                    raise FetchError(describe_client_error(exc, self.limits)) from None
+                try:
+                    next_target = target.join(URL(location))
+                except (ValueError, TypeError):
+                    raise FetchError(f"invalid redirect location from {endpoint.url}") from None
+                next_target = parse_target_url(str(next_target))
+                if headers and not _same_origin(target, next_target):
+                    headers = {
+                        k: v for k, v in headers.items() if k.lower() not in _CREDENTIAL_HEADERS
+                    }
+                target = next_target
+            else:
+                raise FetchError("too many redirects")
+        except BaseException as exc:
+            if not self._deadlines.leave(task):
+                raise
+            # Our own cancellation: take it back, unless someone else cancelled us too.
+            if task.uncancel() > 0 and isinstance(exc, asyncio.CancelledError):
+                raise
+            raise FetchError(self._timeout_message) from None
+        if self._deadlines.leave(task):  # a cancellation swallowed somewhere below
+            task.uncancel()
+            raise FetchError(self._timeout_message)
+        return body
 
     async def _read_body(self, resp: aiohttp.ClientResponse) -> bytes:
         """Read the (decoded) body, giving up as soon as it exceeds max_bytes."""

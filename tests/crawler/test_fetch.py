@@ -213,6 +213,31 @@ def test_total_timeout_cuts_hanging_and_dribbling_servers(base: str, path: str) 
     assert 0.5 <= result.duration < 1.5
 
 
+def test_timeouts_leave_the_task_usable_and_respect_outside_cancellation(base: str) -> None:
+    limits = FetchLimits(connect_timeout=0.5, total_timeout=0.3)
+
+    async def go() -> None:
+        async with Fetcher([Endpoint("")], limits, allowed_networks=LOOPBACK) as fetcher:
+            me = asyncio.current_task()
+            assert me is not None
+            hung = await fetcher.fetch_instance("a", base + "/hang")
+            assert hung.error == "timeout after 0.3 s"
+            assert me.cancelling() == 0  # our cancellation was taken back
+            assert (await fetcher.fetch_instance("b", base + "/ok")).ok
+            # someone else's timeout or cancellation is theirs, not an instance error
+            with pytest.raises(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await fetcher.fetch_instance("c", base + "/hang")
+            task = asyncio.create_task(fetcher.fetch_instance("d", base + "/hang"))
+            await asyncio.sleep(0.1)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert (await fetcher.fetch_instance("e", base + "/ok")).ok
+
+    asyncio.run(go())
+
+
 def test_huge_reply_is_not_read_to_the_end(stats_base: tuple[Stats, str]) -> None:
     stats, base = stats_base
     assert fetch(base, "/huge").error == "response larger than 1 MiB"
@@ -473,9 +498,10 @@ def test_breaking_out_of_fetch_all_cancels_the_rest(base: str) -> None:
         targets = [("good", base + "/ok")] + [(i, base + "/hang") for i in range(5)]
         fetcher = Fetcher([Endpoint("")], allowed_networks=LOOPBACK, resolver=NoDNSResolver())
         async with fetcher:
+            before = asyncio.all_tasks()
             async with aclosing(fetcher.fetch_all(targets)) as results:
                 first = await anext(results)
-            leftover = asyncio.all_tasks() - {asyncio.current_task()}
+            leftover = asyncio.all_tasks() - before
         return first, leftover
 
     start = time.monotonic()
@@ -526,6 +552,7 @@ NETNS_MODULE = Path(__file__).with_name("netns_fetch.py")
 
 
 @pytest.mark.netns
+@pytest.mark.slow  # a fresh interpreter and pytest under unshare: 2-4 s
 def test_hostile_addresses_inside_loopback_only_netns() -> None:
     """Runs tests/crawler/netns_fetch.py where a broken guard cannot reach any real network."""
     if os.environ.get("CEPHALOPOD_IN_NETNS"):
