@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from cephalopod.crawler.guard import AddressNotAllowedError, IPNetwork, guarded_socket_factory
@@ -249,7 +250,7 @@ class Fetcher:
         concurrency: int = 100,
         allowed_networks: Iterable[str | IPNetwork] = (),
         user_agent: str = DEFAULT_USER_AGENT,
-        resolver: aiohttp.abc.AbstractResolver | None = None,
+        resolver: AbstractResolver | None = None,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")

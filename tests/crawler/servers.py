@@ -76,16 +76,19 @@ class ServerLoop:
         self._thread.join(10)
         self.loop.close()
 
-    def start_app(self, app: web.Application, host: str = "127.0.0.1") -> str:
-        """Serve an aiohttp app on a free port; return its base URL."""
+    def start_app(
+        self, app: web.Application, host: str = "127.0.0.1", ssl_context: Any = None
+    ) -> str:
+        """Serve an aiohttp app on a free port (TLS if ssl_context); return its base URL."""
 
         async def start() -> str:
             runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=0.5)
             await runner.setup()
-            site = web.TCPSite(runner, host, 0)
+            site = web.TCPSite(runner, host, 0, ssl_context=ssl_context)
             await site.start()
             self._cleanups.append(runner.cleanup)
-            return url_for(host, runner.addresses[0][1])
+            url = url_for(host, runner.addresses[0][1])
+            return url.replace("http://", "https://", 1) if ssl_context else url
 
         return self.call(start())
 

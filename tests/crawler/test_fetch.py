@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -342,6 +343,23 @@ def test_broken_http(servers: ServerLoop, reply: bytes | None, error: str | None
     else:
         assert result.error is not None
         assert result.error.startswith(error), result.error
+
+
+def test_untrusted_tls_certificate(servers: ServerLoop, tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    openssl += ["-subj", "/CN=127.0.0.1", "-keyout", str(key), "-out", str(cert)]
+    subprocess.run(openssl, check=True, capture_output=True)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    url = servers.start_app(behaviour_app(), ssl_context=context)
+    assert url.startswith("https://127.0.0.1:")
+    result = fetch(url, "/ok")
+    assert (result.ok, result.error, result.ip) == (
+        False,
+        "TLS certificate verification failed",
+        "127.0.0.1",
+    )
 
 
 @pytest.mark.parametrize(
