@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from cephalopod.errors import ApiError
 from cephalopod.extensions import limiter
@@ -40,6 +40,11 @@ def json_body() -> dict[str, Any]:
     """Return the request's JSON object, or raise the protocol's 400."""
     if not request.is_json:
         raise ApiError("Content-Type must be application/json")
+    limit = current_app.config.get("MAX_CONTENT_LENGTH")
+    if request.content_length is None and limit and len(request.get_data()) >= limit:
+        # a chunked body is cut at the limit without an error (werkzeug): a full buffer
+        # means it was longer, so answer as for a declared Content-Length over the limit
+        raise RequestEntityTooLarge()
     try:
         data = request.get_json()
     except BadRequest:  # not a RequestEntityTooLarge: that one stays a 413
