@@ -14,7 +14,9 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
-API_PREFIXES = ("/api/", "/instance")
+API_PREFIXES = ("/api/", "/instance/")
+#: The prefixes without their slash (``POST /instance`` is a registration too).
+API_ROOTS = ("/api", "/instance")
 
 
 class ApiError(Exception):
@@ -37,7 +39,8 @@ def json_error(message: str, /, status: int, **extra: Any) -> Response:
 
 def is_api_request() -> bool:
     """Tell whether the current request belongs to a JSON API (and must get JSON errors)."""
-    return request.path.startswith(API_PREFIXES)
+    # not a bare startswith("/instance"): pages such as /instances/... are HTML
+    return request.path.startswith(API_PREFIXES) or request.path in API_ROOTS
 
 
 _MESSAGES = {

@@ -58,7 +58,9 @@ BAD_BODIES = [
     pytest.param("42", "application/json", "object", id="number"),
     pytest.param("null", "application/json", "object", id="null"),
     pytest.param(json.dumps(VALID), "text/plain", "application/json", id="text-plain"),
-    pytest.param("url=https://x.org", "application/x-www-form-urlencoded", "application/json", id="form"),
+    pytest.param(
+        "url=https://x.org", "application/x-www-form-urlencoded", "application/json", id="form"
+    ),
     pytest.param(json.dumps(VALID), None, "application/json", id="no-content-type"),
 ]
 
@@ -140,11 +142,21 @@ def test_unknown_api_route_is_json_404(client: FlaskClient, path: str) -> None:
         assert_json_error(client.open(path, method=method, json={}), 404)
 
 
-def test_pages_outside_the_api_get_html_errors(client: FlaskClient) -> None:
-    response = client.get("/no-such-page")
+@pytest.mark.parametrize(
+    "path", ["/no-such-page", "/instances", "/instances/1", "/apix", "/api-docs"]
+)
+def test_pages_outside_the_api_get_html_errors(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
     assert response.status_code == 404
     assert response.mimetype == "text/html"
     assert "Traceback" not in response.text
+
+
+@pytest.mark.parametrize("path", ["/api", "/instance"])
+def test_api_roots_get_json_errors(client: FlaskClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code in (404, 405)
+    assert_json_error(response, response.status_code)
 
 
 def test_every_api_rule_answers_json_to_every_method(
