@@ -45,6 +45,8 @@ def create_app(
         REMEMBER_COOKIE_SAMESITE="Lax",
         RATELIMIT_STORAGE_URI=app.config["RATELIMIT_STORAGE_URI"],
         RATELIMIT_HEADERS_ENABLED=True,
+        # explicit per app: the shared Limiter would otherwise keep a previous app's False
+        RATELIMIT_ENABLED=app.config.get("RATELIMIT_ENABLED", True),
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )
