@@ -131,3 +131,12 @@ def test_limit_counters_live_in_redis(
     finally:
         for key in redis_db.scan_iter(pattern):
             redis_db.delete(key)
+
+
+def test_an_app_without_limits_does_not_switch_them_off_for_the_next(
+    make_app: Callable[..., Flask], limited: Callable[..., FlaskClient]
+) -> None:
+    unlimited = make_app(RATELIMIT_ENABLED=False, REGISTRATION_RATE_LIMIT="1 per hour")
+    assert [post(unlimited.test_client()) for _ in range(2)] == [201, 201]
+    client = limited()
+    assert [post(client) for _ in range(3)] == [201, 201, 429]
