@@ -352,22 +352,10 @@ def test_embedded_database_lives_in_the_instance_folder(instance_dir: Path) -> N
 # --- the command line -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        (
-            "CRAWLED_FIELDS_SETTINGS = {'v': {'chart_type': 'donut'}}\n",
-            "CRAWLED_FIELDS_SETTINGS['v']['chart_type'] = 'donut' is invalid",
-        ),
-        ("APP_NAME = (\n", "syntax error on line"),
-    ],
-    ids=["bad-value", "syntax-error"],
-)
-def test_cli_bad_settings_exit_2_without_traceback(
-    tmp_path: Path, text: str, expected: str
-) -> None:
+def test_cli_bad_settings_exit_2_without_traceback(tmp_path: Path) -> None:
+    """The real console script, as a person at a shell runs it."""
     bad = tmp_path / "bad.cfg"
-    bad.write_text(text)
+    bad.write_text("CRAWLED_FIELDS_SETTINGS = {'v': {'chart_type': 'donut'}}\n")
     env = {
         **os.environ,
         "CEPHALOPOD_SETTINGS": str(bad),
@@ -383,10 +371,44 @@ def test_cli_bad_settings_exit_2_without_traceback(
         cwd=tmp_path,
     )
     assert result.returncode == 2, result.stderr
-    assert expected in result.stderr
-    assert result.stderr.startswith("Configuration error:")
-    assert "Traceback" not in result.stderr + result.stdout
-    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr == (
+        "Configuration error: CRAWLED_FIELDS_SETTINGS['v']['chart_type'] = 'donut' is invalid;"
+        " accepted values: 'bar', 'line', 'pie'\n"
+    )
+    assert result.stdout == ""
+    assert not (tmp_path / "instance").exists()  # nothing was created
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("APP_NAME = (\n", "syntax error on line"),
+        ("import nonexistent_module_xyz\n", "ModuleNotFoundError"),
+        ("USE_PROXY = 'yes'\n", "USE_PROXY = 'yes' is invalid; accepted: True or False"),
+    ],
+    ids=["syntax-error", "import-error", "bad-value"],
+)
+def test_cli_main_turns_settings_errors_into_status_2(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    expected: str,
+) -> None:
+    from cephalopod.cli import main
+
+    bad = tmp_path / "bad.cfg"
+    bad.write_text(text)
+    monkeypatch.setenv("CEPHALOPOD_SETTINGS", str(bad))
+    monkeypatch.setenv("CEPHALOPOD_INSTANCE_PATH", str(tmp_path / "instance"))
+    with pytest.raises(SystemExit) as exc:
+        main(["db", "upgrade"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Configuration error: ")
+    assert expected in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 # --- documentation ------------------------------------------------------------------------
