@@ -15,7 +15,7 @@ from cephalopod.db import db, utcnow
 _hasher = PasswordHasher()  # argon2-cffi's default profile is Argon2id (RFC 9106 low-memory)
 #: Verified against when the user does not exist, so timing does not reveal user names.
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
-TOKEN_PREFIX = "ceph_"
+TOKEN_PREFIX = "ceph_"  # noqa: S105 - a public marker of our tokens, not a secret
 
 
 class UserError(ValueError):
