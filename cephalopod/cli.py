@@ -100,10 +100,10 @@ def db_recreate(ctx: AppContext, yes: bool) -> None:
 @pass_app
 def db_upgrade(ctx: AppContext) -> None:
     """Apply pending migrations."""
-    from cephalopod.schema import ensure_schema
+    from cephalopod.schema import prepare_database
 
     with ctx.app.app_context():
-        ensure_schema()
+        prepare_database()
     click.echo("Database is up to date.")
 
 
@@ -184,12 +184,12 @@ def _serve_options(func: Any) -> Any:
 @pass_app
 def run(ctx: AppContext, host: str, port: int) -> None:
     """Serve the web interface and the API (and crawl on schedule when there is no broker)."""
-    from cephalopod.schema import ensure_schema
+    from cephalopod.schema import prepare_database
     from cephalopod.server import serve
 
     app = ctx.app
     with app.app_context():
-        ensure_schema()
+        prepare_database()
     password = ensure_first_user(app)
     if password:
         bar = "=" * 64

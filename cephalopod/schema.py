@@ -50,3 +50,12 @@ def _first_revision() -> str:
 
     (first,) = ScriptDirectory(str(MIGRATIONS_DIR)).get_bases()
     return first
+
+
+def prepare_database() -> None:
+    """Upgrade the schema, then recompute display values if the field settings changed."""
+    from cephalopod.stats.queries import field_registry
+    from cephalopod.stats.refresh import refresh_display_values_if_stale
+
+    ensure_schema()
+    refresh_display_values_if_stale(db.engine, field_registry())

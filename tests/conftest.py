@@ -8,7 +8,9 @@ dropped at the end.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,6 +29,30 @@ PG_ADMIN_URL = os.environ.get(
     "CEPHALOPOD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
 )
 BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(autouse=True)
+def no_dns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Refuse name look-ups in tests: a DNS query would leave the machine.
+
+    IP literals and ``localhost`` (answered from /etc/hosts) still resolve; a test that
+    needs real names runs inside a loopback-only network namespace instead.
+    """
+    if os.environ.get("CEPHALOPOD_IN_NETNS") == "1":
+        return  # inside a loopback-only namespace, where no query can leave anyway
+    real = socket.getaddrinfo
+
+    def loopback_only(host: Any, *args: Any, **kwargs: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is None or name == "localhost":
+            return real(host, *args, **kwargs)
+        try:
+            ipaddress.ip_address(str(name).split("%", 1)[0])
+        except ValueError:
+            raise socket.gaierror(socket.EAI_NONAME, f"DNS is off in tests: {name}") from None
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", loopback_only)
 
 
 def _pg_admin() -> psycopg.Connection:

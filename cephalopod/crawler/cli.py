@@ -53,10 +53,10 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
     from cephalopod.crawler.run import count_enabled, geolocator
     from cephalopod.db import db
     from cephalopod.instances.operations import get_instance
-    from cephalopod.schema import ensure_schema
+    from cephalopod.schema import prepare_database
 
     with app.app_context():
-        ensure_schema()
+        prepare_database()
         locator = geolocator(app)
         if not locator.available:
             click.echo(f"Note: locations stay unknown. {locator.unavailable_reason}", err=True)

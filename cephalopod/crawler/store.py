@@ -28,6 +28,7 @@ from cephalopod.crawler.models import CrawlJob
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.geo.location import Location
 from cephalopod.instances.models import InstanceField
+from cephalopod.stats.cache import touch_data_version
 from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.values import display_tuples
 
@@ -172,6 +173,8 @@ def store_results(
             cursor.executemany(sql.upsert_snapshot, snapshot_rows)
     finally:
         cursor.close()
+    if results:
+        touch_data_version(conn)  # cached statistics are stale from this commit on
     if job_id is not None and results:
         conn.execute(
             sa.update(jobs)
