@@ -88,6 +88,14 @@ def run_crawl_all(app: Flask, job_id: str, progress: Progress | None = None) -> 
             _set_state(job_id, state="failed", finished_at=utcnow(), error=str(exc)[:500])
             raise
         _set_state(job_id, state="done", finished_at=utcnow())
+    log.info(
+        "Crawl %s done: %d ok, %d failed in %.1f s (%.0f/s)",
+        job_id,
+        summary.ok,
+        summary.failed,
+        summary.duration,
+        summary.rate,
+    )
     return summary
 
 
