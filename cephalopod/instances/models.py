@@ -19,6 +19,15 @@ class Instance(db.Model):
     """One running installation that registered itself with the hub."""
 
     __tablename__ = "instances"
+    __table_args__ = (
+        # covers the statistics' count per country for any status, without reading rows
+        sa.Index(
+            "ix_instances_country_code_country_name_enabled",
+            "country_code",
+            "country_name",
+            "enabled",
+        ),
+    )
 
     id: Mapped[intpk]
     uuid: Mapped[uuid.UUID] = mapped_column(sa.Uuid(), unique=True, default=uuid.uuid4)
