@@ -90,12 +90,14 @@ def _init_database(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from cephalopod.admin import api as admin_api
     from cephalopod.auth.views import bp as auth_bp
     from cephalopod.instances.api import bp as instances_bp
 
     app.register_blueprint(instances_bp)
     app.register_blueprint(auth_bp)
     csrf.exempt(instances_bp)
+    admin_api.init_app(app)  # admin API, public statistics, OpenAPI document
 
 
 def _register_template_helpers(app: Flask) -> None:

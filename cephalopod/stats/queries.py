@@ -73,6 +73,17 @@ def status_filter(status: str) -> ColumnElement[bool]:
     raise ValueError(f"unknown status {status!r}")
 
 
+def hinted(clause: ColumnElement[bool], share: float | None) -> ColumnElement[bool]:
+    """Tell SQLite's planner how many rows pass ``clause`` (it keeps no such statistics).
+
+    Without it SQLite guesses half of the instances are disabled and scans every value of a
+    field to probe them; told that 5 % are, it starts from those few. PostgreSQL knows.
+    """
+    if share is None or db.engine.dialect.name != "sqlite":
+        return clause
+    return sa.func.likelihood(clause, sa.literal_column(f"{min(max(share, 0.0), 1.0):.4f}"))
+
+
 def known_field(name: str, registry: FieldRegistry) -> bool:
     """Tell whether a visible crawled field is configured or has a display value somewhere."""
     if registry.is_hidden(name):
@@ -289,13 +300,15 @@ def _exact_chart(spec: FieldSpec, status: str) -> list[dict[str, Any]]:
     return _ranked({key: value for key, value in results.items() if value is not None})
 
 
-def _value_counts(names: Sequence[str], status: str) -> dict[tuple[str, str], int]:
+def _value_counts(
+    names: Sequence[str], status: str, share: float | None = None
+) -> dict[tuple[str, str], int]:
     """Count instance_fields rows per (field, value_text) among the instances of a status."""
     group = (fields_table.c.field, fields_table.c.value_text)
     query = sa.select(*group, sa.func.count()).where(fields_table.c.field.in_(names))
     if status != "all":
         query = query.join(instances, instances.c.id == fields_table.c.instance_id).where(
-            status_filter(status)
+            hinted(status_filter(status), share)
         )
     return {(name, text): count for name, text, count in db.session.execute(query.group_by(*group))}
 
@@ -316,12 +329,13 @@ def count_charts(
     total, enabled = counts or instance_counts()
     counted = {"all": total, "enabled": enabled, "disabled": total - enabled}[status]
     other = {"enabled": "disabled", "disabled": "enabled"}.get(status)
+    share = counted / total if total else None
     if other is not None and counted > total - counted:
         values = _value_counts(names, "all")
-        for key, count in _value_counts(names, other).items():
+        for key, count in _value_counts(names, other, 1 - share if share else None).items():
             values[key] -= count
     else:
-        values = _value_counts(names, status)
+        values = _value_counts(names, status, share)
     per_field: dict[str, dict[str | None, int]] = {name: {} for name in names}
     for (name, text), count in values.items():
         if count:

@@ -1,0 +1,504 @@
+"""The OpenAPI 3.1 document of every JSON endpoint, served at ``/api/openapi.json``.
+
+    GET /api/openapi.json   this document (no login: it describes, it does not reveal)
+
+Written by hand next to the code it describes, from small builders; a test checks that every
+route under ``/api`` appears here with its methods, so a new endpoint cannot go undocumented.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from flask import Blueprint, Response, jsonify
+
+from cephalopod.admin.export import BASE_COLUMNS, FORMATS
+from cephalopod.admin.listing import DEFAULT_PER_PAGE, MAX_PER_PAGE, ORDERS, SORTS
+from cephalopod.instances.models import CRAWL_STATUSES
+from cephalopod.stats.fields import CHART_AGGREGATIONS, CHART_TYPES
+from cephalopod.stats.queries import STATUSES
+from cephalopod.stats.trend import INSTANCES, INTERVALS
+
+bp = Blueprint("openapi", __name__)
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    """Point to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Schema], required: list[str] | None = None, **extra: Any) -> Schema:
+    """An object with these properties, all required unless told otherwise."""
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        **extra,
+    }
+
+
+def nullable(kind: str, **extra: Any) -> Schema:
+    """A JSON type or null."""
+    return {"type": [kind, "null"], **extra}
+
+
+STRING: Schema = {"type": "string"}
+INTEGER: Schema = {"type": "integer"}
+NUMBER: Schema = {"type": "number"}
+BOOLEAN: Schema = {"type": "boolean"}
+TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
+DISPLAY_VALUE: Schema = {
+    "type": ["string", "number", "boolean", "null"],
+    "description": "A crawled field's display value (after its aggregation); null when the "
+    "value cannot be displayed (a list or dict without aggregation).",
+}
+
+ITEM_PROPERTIES: dict[str, Schema] = {
+    "uuid": {"type": "string", "format": "uuid"},
+    "url": STRING,
+    "organization": STRING,
+    "contact": STRING,
+    "email": STRING,
+    "enabled": BOOLEAN,
+    "registered": TIMESTAMP,
+    "last_crawl": nullable("string", format="date-time"),
+    "last_success": nullable("string", format="date-time"),
+    "crawl_status": {"enum": list(CRAWL_STATUSES)},
+    "crawl_error": nullable("string"),
+    "consecutive_failures": INTEGER,
+    "country_code": nullable("string"),
+    "country_name": nullable("string"),
+    "latitude": nullable("number"),
+    "longitude": nullable("number"),
+    "duplicate_of": nullable(
+        "string",
+        format="uuid",
+        description="The earliest registered instance with the same normalised URL.",
+    ),
+    "fields": {
+        "type": "object",
+        "additionalProperties": DISPLAY_VALUE,
+        "description": "Each visible crawled field's display value by field name.",
+    },
+}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": obj(
+        {"error": STRING},
+        additionalProperties=True,
+        description="Every error: a human message, sometimes with the field or parameter.",
+    ),
+    "Registration": obj(
+        {"url": STRING, "contact": STRING, "email": STRING, "organization": STRING},
+        description="'organisation' is accepted as an alias of 'organization'.",
+    ),
+    "Changes": obj(
+        {
+            "url": STRING,
+            "contact": STRING,
+            "email": {"type": "string", "format": "email"},
+            "organization": STRING,
+            "enabled": BOOLEAN,
+        },
+        required=[],
+        additionalProperties=False,
+        description="Any subset; null values are ignored.",
+    ),
+    "Summary": obj(
+        {
+            "uuid": {"type": "string", "format": "uuid"},
+            "enabled": BOOLEAN,
+            "url": STRING,
+            "contact": STRING,
+            "email": STRING,
+            "organization": STRING,
+            "registered": TIMESTAMP,
+        }
+    ),
+    "Item": obj(ITEM_PROPERTIES),
+    "Detail": obj(
+        {
+            **ITEM_PROPERTIES,
+            "crawled_data": nullable("object", description="Raw, hidden fields removed."),
+            "history": {
+                "type": "array",
+                "description": "Daily snapshots, newest first, at most 90.",
+                "items": obj({"date": {"type": "string", "format": "date"}, "data": {}}),
+            },
+        }
+    ),
+    "InstanceList": obj(
+        {
+            "total": INTEGER,
+            "page": INTEGER,
+            "per_page": INTEGER,
+            "items": {"type": "array", "items": ref("Item")},
+        }
+    ),
+    "Job": obj(
+        {
+            "state": {"enum": ["queued", "running", "done", "failed"]},
+            "total": INTEGER,
+            "done": INTEGER,
+            "ok": INTEGER,
+            "failed": INTEGER,
+        }
+    ),
+    "Statistics": obj(
+        {
+            "instances": {**INTEGER, "description": "All registered instances."},
+            "active": {**INTEGER, "description": "Enabled instances."},
+            "countries": {
+                "type": "array",
+                "description": "Count descending; unknown location: code null, name Unknown.",
+                "items": obj(
+                    {
+                        "code": nullable("string"),
+                        "name": STRING,
+                        "count": INTEGER,
+                        "percent": {**NUMBER, "description": "Of the counted instances."},
+                    }
+                ),
+            },
+            "registrations": {
+                "type": "array",
+                "description": "Per UTC day, over all instances; total is cumulative.",
+                "items": obj(
+                    {
+                        "date": {"type": "string", "format": "date"},
+                        "count": INTEGER,
+                        "total": INTEGER,
+                    }
+                ),
+            },
+            "charts": {"type": "array", "items": ref("Chart")},
+        }
+    ),
+    "Chart": obj(
+        {
+            "field": STRING,
+            "label": STRING,
+            "type": {"enum": list(CHART_TYPES)},
+            "aggregation": {"enum": list(CHART_AGGREGATIONS)},
+            "aggregate_by": nullable(
+                "string", description="'country' or a field name; null for count charts."
+            ),
+            "x_label": STRING,
+            "y_label": STRING,
+            "data": {
+                "type": "array",
+                "description": "Largest value first; a category keeps its JSON type; "
+                "'Unknown' for instances without a value.",
+                "items": obj({"category": DISPLAY_VALUE, "value": NUMBER}),
+            },
+        }
+    ),
+    "Trend": obj(
+        {
+            "field": STRING,
+            "label": STRING,
+            "interval": {"enum": list(INTERVALS)},
+            "periods": {
+                "type": "array",
+                "items": STRING,
+                "description": "2026-01-31 (day), 2026-W05 (ISO week) or 2026-01 (month).",
+            },
+            "series": {
+                "type": "array",
+                "items": obj(
+                    {
+                        "category": DISPLAY_VALUE,
+                        "counts": {"type": "array", "items": INTEGER},
+                        "percents": {"type": "array", "items": NUMBER},
+                    }
+                ),
+            },
+        }
+    ),
+}
+
+
+def param(name: str, schema: Schema, description: str, where: str = "query") -> Schema:
+    """A parameter; path parameters are required."""
+    return {
+        "name": name,
+        "in": where,
+        "required": where == "path",
+        "schema": schema,
+        "description": description,
+    }
+
+
+STATUS_ALL = param("status", {"enum": list(STATUSES), "default": "all"}, "Which instances.")
+STATUS_ENABLED = param(
+    "status", {"enum": list(STATUSES), "default": "enabled"}, "Which instances are counted."
+)
+LIST_PARAMETERS = [
+    STATUS_ALL,
+    param("q", STRING, "Case-insensitive substring of organization, url, contact or email."),
+    param("country", {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "ISO 3166 country code."),
+    param("health", {"enum": list(CRAWL_STATUSES)}, "The latest crawl's outcome."),
+    param("duplicates", {"enum": ["0", "1"]}, "1: only instances sharing a normalised URL."),
+    param(
+        "sort",
+        {"type": "string", "default": "organization", "examples": [*SORTS, "field:<name>"]},
+        "A column or field:<name> (numbers numerically; missing values last in both orders).",
+    ),
+    param("order", {"enum": list(ORDERS), "default": "asc"}, "Sort direction."),
+    param("page", {"type": "integer", "minimum": 1, "default": 1}, "Page number, from 1."),
+    param(
+        "per_page",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
+        "Items per page.",
+    ),
+]
+UUID = param("uuid", {"type": "string", "format": "uuid"}, "The instance's UUID.", "path")
+
+
+def json_reply(description: str, schema: Schema) -> Schema:
+    """A JSON response."""
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def errors(*statuses: int) -> dict[str, Schema]:
+    """Error responses, all in the one JSON error shape."""
+    texts = {
+        400: "Invalid input (the message names the parameter or field)",
+        401: "Not logged in and no valid bearer token",
+        404: "Not found",
+        413: "Body too large",
+        429: "Too many requests",
+    }
+    return {str(s): json_reply(texts[s], ref("Error")) for s in statuses}
+
+
+def operation(summary: str, responses: dict[str, Schema], **extra: Any) -> Schema:
+    """An operation of the admin API (login or token required)."""
+    return {
+        "summary": summary,
+        "tags": ["admin"],
+        "security": [{"bearerAuth": []}, {"cookieAuth": []}],
+        "responses": {**responses, **errors(401)},
+        **extra,
+    }
+
+
+def body(schema: Schema) -> Schema:
+    """A required JSON request body."""
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def registration_paths(prefix: str, deprecated: bool = False) -> dict[str, Schema]:
+    """The registration protocol (public: an instance speaks it about itself)."""
+    tag = {"tags": ["registration"], **({"deprecated": True} if deprecated else {})}
+    name = prefix.strip("/").replace("/", "_")
+    return {
+        f"{prefix}/": {
+            "post": {
+                "operationId": f"{name}_register",
+                "summary": "Register an instance",
+                "requestBody": body(ref("Registration")),
+                "responses": {
+                    "201": json_reply("Registered", obj({"uuid": STRING})),
+                    **errors(400, 413, 429),
+                },
+                **tag,
+            }
+        },
+        f"{prefix}/{{uuid}}": {
+            "parameters": [UUID],
+            "get": {
+                "operationId": f"{name}_read",
+                "summary": "Read an instance's record",
+                "responses": {"200": json_reply("The record", ref("Summary")), **errors(404)},
+                **tag,
+            },
+            "patch": {
+                "operationId": f"{name}_update",
+                "summary": "Change an instance's record",
+                "requestBody": body(ref("Changes")),
+                "responses": {
+                    "200": json_reply("The changed record", ref("Summary")),
+                    **errors(400, 404, 413),
+                },
+                **tag,
+            },
+            "delete": {
+                "operationId": f"{name}_delete",
+                "summary": "Delete an instance and all its crawled data",
+                "responses": {"204": {"description": "Deleted"}, **errors(404)},
+                **tag,
+            },
+            "options": {
+                "operationId": f"{name}_preflight",
+                "summary": "CORS preflight of a read",
+                "responses": {"204": {"description": "Allowed"}},
+                **tag,
+            },
+        },
+    }
+
+
+ADMIN_PATHS: dict[str, Schema] = {
+    "/api/admin/instances": {
+        "get": operation(
+            "List instances",
+            {"200": json_reply("A page of instances", ref("InstanceList")), **errors(400)},
+            operationId="admin_list_instances",
+            parameters=LIST_PARAMETERS,
+        )
+    },
+    "/api/admin/instances/{uuid}": {
+        "parameters": [UUID],
+        "get": operation(
+            "An instance with its crawled data and history",
+            {"200": json_reply("The instance", ref("Detail")), **errors(404)},
+            operationId="admin_get_instance",
+        ),
+        "patch": operation(
+            "Edit an instance (CSRF token required with a session)",
+            {"200": json_reply("The edited instance", ref("Item")), **errors(400, 404)},
+            operationId="admin_edit_instance",
+            requestBody=body(ref("Changes")),
+        ),
+        "delete": operation(
+            "Delete an instance and all its crawled data",
+            {"204": {"description": "Deleted"}, **errors(404)},
+            operationId="admin_delete_instance",
+        ),
+    },
+    "/api/admin/instances/{uuid}/crawl": {
+        "parameters": [UUID],
+        "post": operation(
+            "Crawl an instance now",
+            {"200": json_reply("The instance as stored", ref("Item")), **errors(404)},
+            operationId="admin_crawl_instance",
+        ),
+    },
+    "/api/admin/crawl": {
+        "post": operation(
+            "Crawl every enabled instance in the background",
+            {"202": json_reply("Started (or the one already running)", obj({"job": STRING}))},
+            operationId="admin_crawl_all",
+        )
+    },
+    "/api/admin/crawl/{job}": {
+        "parameters": [param("job", STRING, "The job id.", "path")],
+        "get": operation(
+            "A crawl's progress",
+            {"200": json_reply("The job", ref("Job")), **errors(404)},
+            operationId="admin_crawl_status",
+        ),
+    },
+    "/api/admin/statistics": {
+        "get": operation(
+            "Counts, countries, registrations and the configured charts",
+            {"200": json_reply("The statistics", ref("Statistics")), **errors(400)},
+            operationId="admin_statistics",
+            parameters=[STATUS_ENABLED],
+        )
+    },
+    "/api/admin/statistics/trend": {
+        "get": operation(
+            "A field's count distribution per period, from the daily snapshots",
+            {"200": json_reply("The trend", ref("Trend")), **errors(400)},
+            operationId="admin_statistics_trend",
+            parameters=[
+                {
+                    **param("field", STRING, f"A crawled field, or {INSTANCES!r}."),
+                    "required": True,
+                },
+                param("interval", {"enum": list(INTERVALS), "default": "month"}, "Period."),
+                STATUS_ENABLED,
+            ],
+        )
+    },
+    "/api/admin/export": {
+        "get": operation(
+            "Every instance matching the list's filters, streamed",
+            {
+                "200": {
+                    "description": "Columns: "
+                    + ", ".join(BASE_COLUMNS)
+                    + ", then each visible crawled field's display value under its label.",
+                    "content": {
+                        "text/csv": {"schema": STRING},
+                        "application/json": {"schema": {"type": "array", "items": {}}},
+                    },
+                },
+                **errors(400),
+            },
+            operationId="admin_export",
+            parameters=[
+                param("format", {"enum": list(FORMATS), "default": "csv"}, "File format."),
+                *LIST_PARAMETERS,
+            ],
+        )
+    },
+}
+
+PUBLIC_PATHS: dict[str, Schema] = {
+    "/api/statistics": {
+        "get": {
+            "operationId": "public_statistics",
+            "summary": "The aggregate statistics, when PUBLIC_STATISTICS is on (404 otherwise)",
+            "tags": ["public"],
+            "parameters": [STATUS_ENABLED],
+            "responses": {
+                "200": json_reply("The statistics", ref("Statistics")),
+                **errors(400, 404),
+            },
+        }
+    },
+    "/api/openapi.json": {
+        "get": {
+            "operationId": "openapi",
+            "summary": "This document",
+            "tags": ["public"],
+            "responses": {"200": json_reply("OpenAPI 3.1", {"type": "object"})},
+        }
+    },
+}
+
+
+def _version() -> str:
+    try:
+        return version("cephalopod")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+@cache
+def document() -> dict[str, Any]:
+    """Return the OpenAPI document (built once)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Cephalopod",
+            "version": _version(),
+            "description": "Registration protocol, admin API and public statistics.",
+        },
+        "paths": {
+            **registration_paths("/api/instance"),
+            **registration_paths("/instance", deprecated=True),
+            **ADMIN_PATHS,
+            **PUBLIC_PATHS,
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearerAuth": {"type": "http", "scheme": "bearer"},
+                "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "session"},
+            },
+        },
+    }
+
+
+@bp.get("/api/openapi.json")
+def openapi() -> Response:
+    """Serve the OpenAPI document."""
+    return jsonify(document())
