@@ -1,0 +1,27 @@
+"""Run a benchmark suite: ``python -m benchmarks <suite> --dburl ... --num N``.
+
+Each suite is a module with ``main(argv)``; add one to SUITES to make it runnable here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+SUITES = {
+    "stats": "benchmarks.stats",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to the suite named by the first argument."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in SUITES:
+        print(f"usage: python -m benchmarks {{{','.join(SUITES)}}} [options] (--help)")
+        return 2
+    module = importlib.import_module(SUITES[args[0]])
+    return module.main(args[1:]) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
