@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 from flask import Flask
 
-from cephalopod.crawler.run import CrawlSummary
-from cephalopod.crawler.store import BatchOutcome
+if TYPE_CHECKING:  # the crawler (aiohttp) is imported only when a command needs it
+    from cephalopod.crawler.run import CrawlSummary
+    from cephalopod.crawler.store import BatchOutcome
 
 TOP_ERRORS = 5
 

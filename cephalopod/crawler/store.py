@@ -77,13 +77,16 @@ class _Sql:
             for ok in (True, False)
             for locate in (True, False)
         }
+        # An instance deleted while it was being crawled is skipped, not a foreign-key error:
+        # the UPDATEs above run first and lock the rows that still exist until the commit.
+        exists = "WHERE EXISTS (SELECT 1 FROM instances WHERE id = {0})"
         self.insert_fields = (
-            "INSERT INTO instance_fields (instance_id, field, value_text, value_num) "  # noqa: S608
-            f"VALUES ({mark}, {mark}, {mark}, {mark})"
+            "INSERT INTO instance_fields (instance_id, field, value_text, value_num) "
+            f"SELECT {mark}, {mark}, {mark}, {mark} " + exists.format(mark)
         )
         self.upsert_snapshot = (
-            "INSERT INTO snapshots (instance_id, day, data) "  # noqa: S608
-            f"VALUES ({mark}, {mark}, {json_mark}) "
+            "INSERT INTO snapshots (instance_id, day, data) "
+            f"SELECT {mark}, {mark}, {json_mark} " + exists.format(mark) + " "
             "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
         )
 
@@ -152,9 +155,11 @@ def store_results(
             text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
             updates[True, location is not None].append((text, at, at, *tail))
             ok_ids.append(instance_id)
-            value_rows.extend(display_tuples(instance_id, data, registry))
+            value_rows.extend(
+                (*row, instance_id) for row in display_tuples(instance_id, data, registry)
+            )
             day = sql.day(result.started_at.astimezone(UTC).date())
-            snapshot_rows.append((instance_id, day, text))
+            snapshot_rows.append((instance_id, day, text, instance_id))
             outcome.ok += 1
         else:
             error = (result.error or "unknown error")[:MAX_ERROR_CHARS]

@@ -153,3 +153,27 @@ def test_without_geolocation_data_known_locations_are_kept(
     with app.app_context():
         row = db.session.get(Instance, inst.id)
     assert (row.ip, row.country_code, row.country_name) == ("127.0.0.1", "CH", "Switzerland")
+
+
+def test_an_instance_deleted_during_its_crawl_is_skipped(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any], fleet: str
+) -> None:
+    from cephalopod.crawler.fetch import FetchResult
+    from cephalopod.crawler.store import store_results
+    from cephalopod.db import utcnow
+    from cephalopod.stats.fields import parse_field_settings
+
+    app = make_app()
+    kept, gone = make_instance(), make_instance()
+    with app.app_context():
+        db.session.execute(sa.delete(Instance).where(Instance.id == gone.id))
+        db.session.commit()
+        results = [
+            FetchResult(i.id, True, {"v": "1"}, None, "127.0.0.1", utcnow(), 0.1)
+            for i in (kept, gone)
+        ]
+        with db.engine.begin() as conn:
+            outcome = store_results(conn, results, parse_field_settings({}))
+        assert outcome.ok == 2
+        assert db.session.scalars(sa.select(Snapshot.instance_id)).all() == [kept.id]
+        assert db.session.scalars(sa.select(InstanceField.instance_id)).all() == [kept.id]
