@@ -8,6 +8,7 @@ dropped at the end.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import socket
@@ -112,9 +113,8 @@ TEST_SETTINGS: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def make_app(db_url: str, instance_dir: Path) -> Iterator[Callable[..., Flask]]:
-    """Build apps on the test's database with setting overrides; tables emptied afterwards."""
+@contextlib.contextmanager
+def _app_factory(db_url: str) -> Iterator[Callable[..., Flask]]:
     apps: list[Flask] = []
 
     def factory(**overrides: Any) -> Flask:
@@ -138,6 +138,20 @@ def make_app(db_url: str, instance_dir: Path) -> Iterator[Callable[..., Flask]]:
             if app is apps[0]:
                 _empty_tables()
             db.engine.dispose()
+
+
+@pytest.fixture
+def make_app(db_url: str, instance_dir: Path) -> Iterator[Callable[..., Flask]]:
+    """Build apps on the test's database with setting overrides; tables emptied afterwards."""
+    with _app_factory(db_url) as factory:
+        yield factory
+
+
+@pytest.fixture
+def make_pg_app(postgres_url: str, instance_dir: Path) -> Iterator[Callable[..., Flask]]:
+    """Like make_app, on PostgreSQL only: for tests that need the server (several processes)."""
+    with _app_factory(postgres_url) as factory:
+        yield factory
 
 
 def _empty_tables() -> None:

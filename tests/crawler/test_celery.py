@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -21,6 +20,7 @@ from benchmarks.fleet import ENDPOINTS
 from cephalopod.crawler.models import CrawlJob
 from cephalopod.db import db
 from cephalopod.instances.models import Instance
+from cephalopod.instances.operations import register_instance
 from cephalopod.schedule import CRAWL_ALL, PRUNE_HISTORY
 from cephalopod.worker import celery_for
 
@@ -43,16 +43,8 @@ def test_beat_schedule_comes_from_the_settings(make_app: Callable[..., Flask]) -
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_crawl_all_through_a_real_worker(
-    postgres_url: str,
-    instance_dir: Path,
-    tmp_path: Path,
-    make_app: Callable[..., Flask],
-    make_instance: Callable[..., Any],
-    fleet: str,
-    db_url: str,
+    postgres_url: str, tmp_path: Path, make_pg_app: Callable[..., Flask], fleet: str
 ) -> None:
-    if db_url != postgres_url:
-        pytest.skip("the worker test runs once, on PostgreSQL")
     redis.Redis.from_url(BROKER).flushdb()
     settings = tmp_path / "worker.cfg"
     settings.write_text(
@@ -63,10 +55,11 @@ def test_crawl_all_through_a_real_worker(
         "SECRET_KEY = 'worker-test'\n"
         "CRAWLER_CHUNK_SIZE = 5\n"
     )
-    app = make_app(CELERY_BROKER_URL=BROKER, CRAWLING_ENDPOINTS=ENDPOINTS)
-    for n in range(12):
-        make_instance(url=f"{fleet}/i/{n}")
-    make_instance(url=f"{fleet}/missing")
+    app = make_pg_app(CELERY_BROKER_URL=BROKER, CRAWLING_ENDPOINTS=ENDPOINTS)
+    with app.app_context():
+        for url in [f"{fleet}/i/{n}" for n in range(12)] + [f"{fleet}/missing"]:
+            register_instance({"url": url, "contact": "C", "email": "c@example.org",
+                               "organization": "O"})  # fmt: skip
     env = {**os.environ, "CEPHALOPOD_SETTINGS": str(settings)}
     worker = subprocess.Popen(
         [sys.executable, "-m", "cephalopod", "runworker", "2", "--no-beat"],
