@@ -203,7 +203,8 @@ def statistics_trend() -> Response:
     interval = choice(request.args, "interval", INTERVALS, "month")
     status = choice(request.args, "status", queries.STATUSES, "enabled")
     spec = None if name == INSTANCES else registry.spec(name)
-    return jsonify(trend(spec, interval, status))
+    key = (registry.fingerprint(), name, interval, status)
+    return jsonify(cached("trend", key, lambda: trend(spec, interval, status)))
 
 
 # --- export -------------------------------------------------------------------------------------

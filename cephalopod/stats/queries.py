@@ -169,71 +169,69 @@ def registrations() -> list[dict[str, Any]]:
 
 def is_numeric(text: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     """Tell whether a stored value_text is a JSON number (not a string or a boolean)."""
-    return sa.and_(sa.not_(text.like('"%')), text.not_in(("true", "false")))
+    return sa.func.substr(text, 1, 1).not_in(('"', "t", "f"))
 
 
 def is_float_text(text: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
     """Tell whether a JSON number's text is a float: Python's repr always has '.' or 'e'."""
-    return sa.or_(text.like("%.%"), text.like("%e%"), text.like("%E%"))
+    find = sa.func.strpos if db.engine.dialect.name == "postgresql" else sa.func.instr
+    return (find(text, ".") + find(text, "e")) > 0
 
 
 @dataclass
 class _Group:
-    """One group's aggregates as the database returns them."""
+    """One group's aggregates as the database returns them (see ``_aggregates``)."""
 
     count: int
     with_num: int
     floats: int
-    total: float | None
-    total_abs: float | None
-    int_min: float | None
-    int_max: float | None
-    float_min: float | None
-    float_max: float | None
+    first: float | None  # sum, or the min/max of the int members
+    second: float | None  # sum of absolute values, or the min/max of the float members
+    largest_int: float | None = None  # min/max only: the largest absolute int member
 
 
 class _InexactError(Exception):
     """The float columns cannot give the reference's exact answer for this chart."""
 
 
+def _aggregates(
+    value_text: sa.ColumnElement[Any], value_num: sa.ColumnElement[Any], how: str
+) -> list[Any]:
+    floats = is_float_text(value_text)
+    common = [
+        sa.func.count(),
+        sa.func.count(value_num),
+        sa.func.coalesce(sa.func.sum(sa.case((floats, 1), else_=0)), 0),
+    ]
+    if how in ("sum", "avg"):
+        return [*common, sa.func.sum(value_num), sa.func.sum(sa.func.abs(value_num))]
+    pick = sa.func.min if how == "min" else sa.func.max
+    as_int = sa.case((floats, None), else_=value_num)
+    as_float = sa.case((floats, value_num), else_=None)
+    return [*common, pick(as_int), pick(as_float), sa.func.max(sa.func.abs(as_int))]
+
+
 def _combine(group: _Group, how: str) -> int | float | None:
     if group.with_num < group.count:
         raise _InexactError  # an int beyond the float range: only the exact path knows it
     only_ints = group.floats == 0
-    if only_ints and (group.total_abs or 0.0) >= EXACT_LIMIT:
-        raise _InexactError
-    if how == "sum":
-        assert group.total is not None
-        return int(group.total) if only_ints else group.total
-    if how == "avg":
-        assert group.total is not None
-        return group.total / group.count
-    pick = min if how == "min" else max
-    int_value = group.int_min if how == "min" else group.int_max
-    float_value = group.float_min if how == "min" else group.float_max
+    if how in ("sum", "avg"):
+        if only_ints and (group.second or 0.0) >= EXACT_LIMIT:
+            raise _InexactError  # a partial sum of ints may have left the exact range
+        assert group.first is not None
+        if how == "avg":
+            return group.first / group.count
+        return int(group.first) if only_ints else group.first
+    if (group.largest_int or 0.0) >= EXACT_LIMIT:
+        raise _InexactError  # such an int's float is not the int
     candidates: list[int | float] = []
-    if int_value is not None:
-        candidates.append(int(int_value))
-    if float_value is not None:
-        candidates.append(float_value)
-    return pick(candidates) if candidates else None
-
-
-def _aggregates(value_text: sa.ColumnElement[Any], value_num: sa.ColumnElement[Any]) -> list[Any]:
-    floats = is_float_text(value_text)
-    as_int = sa.case((floats, None), else_=value_num)
-    as_float = sa.case((floats, value_num), else_=None)
-    return [
-        sa.func.count(),
-        sa.func.count(value_num),
-        sa.func.coalesce(sa.func.sum(sa.case((floats, 1), else_=0)), 0),
-        sa.func.sum(value_num),
-        sa.func.sum(sa.func.abs(value_num)),
-        sa.func.min(as_int),
-        sa.func.max(as_int),
-        sa.func.min(as_float),
-        sa.func.max(as_float),
-    ]
+    if group.first is not None:
+        candidates.append(int(group.first))
+    if group.second is not None:
+        candidates.append(group.second)
+    if not candidates:
+        return None
+    return min(candidates) if how == "min" else max(candidates)
 
 
 def _category_column(spec: FieldSpec) -> tuple[sa.ColumnElement[Any], Any]:
@@ -271,7 +269,9 @@ def aggregated_chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str,
     """Group by country or another field and apply sum/avg/min/max to numeric display values."""
     source, category, (value, where) = _grouped_source(spec, status)
     query = (
-        sa.select(category, *_aggregates(value.c.value_text, value.c.value_num))
+        sa.select(
+            category, *_aggregates(value.c.value_text, value.c.value_num, spec.chart_aggregation)
+        )
         .select_from(source)
         .where(where)
         .group_by(category)
