@@ -73,12 +73,10 @@ def seed(dburl: str, base: str, num: int, env: dict[str, str]) -> None:
         check=True,
         stdout=subprocess.DEVNULL,
     )
-    from cephalopod.db import utcnow
-    from cephalopod.instances.models import Instance
+    from cephalopod.instances.models import Instance  # column defaults fill the timestamps
 
     engine = sa.create_engine(dburl)
     table = Instance.__table__
-    now = utcnow()
     rows = [
         {
             "uuid": uuid.uuid4(),
@@ -110,7 +108,7 @@ def run(num: int, dburl: str | None, latency: float, concurrency: int) -> None:
         wait_for_port(port)
         base = f"http://127.0.0.1:{port}"
         print(
-            f"fleet: {num} instances × {len(ENDPOINTS)} endpoints, latency {latency * 1000:.0f} ms,"
+            f"fleet: {num} instances x {len(ENDPOINTS)} endpoints, latency {latency * 1000:.0f} ms,"
             f" concurrency {concurrency}"
         )
         bare = asyncio.run(bare_client(base, num, concurrency))
@@ -126,7 +124,8 @@ def run(num: int, dburl: str | None, latency: float, concurrency: int) -> None:
             settings = Path(tmp) / "bench.cfg"
             settings.write_text(
                 f"SQLALCHEMY_DATABASE_URI = {dburl!r}\nSECRET_KEY = 'bench'\n"
-                f"CRAWLING_ENDPOINTS = {ENDPOINTS!r}\nCRAWLED_FIELDS_SETTINGS = {FIELD_SETTINGS!r}\n"
+                f"CRAWLING_ENDPOINTS = {ENDPOINTS!r}\n"
+                f"CRAWLED_FIELDS_SETTINGS = {FIELD_SETTINGS!r}\n"
                 f"CRAWLER_ALLOWED_NETWORKS = ['127.0.0.0/8']\nCRAWLER_CONCURRENCY = {concurrency}\n"
             )
             env = {
@@ -155,7 +154,7 @@ def run(num: int, dburl: str | None, latency: float, concurrency: int) -> None:
                 f"  ({ok} ok, {failed} failed; {engine}; whole command incl. start-up {wall:.2f} s)"
             )
             print(
-                f"throughput ratio    : {bare / inner:.3f} × the bare client"
+                f"throughput ratio    : {bare / inner:.3f} x the bare client"
                 f" ({bare / wall:.3f} counting interpreter start-up)"
             )
             print(f"peak RSS (largest child process): {rss:.0f} MB")
