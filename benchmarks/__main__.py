@@ -9,6 +9,7 @@ import importlib
 import sys
 
 SUITES = {
+    "crawl": "benchmarks.crawl",
     "stats": "benchmarks.stats",
 }
 
