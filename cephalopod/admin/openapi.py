@@ -102,6 +102,7 @@ SCHEMAS: dict[str, Schema] = {
             "contact": STRING,
             "email": {"type": "string", "format": "email"},
             "organization": STRING,
+            "organisation": {**STRING, "description": "Alias of organization."},
             "enabled": BOOLEAN,
         },
         required=[],

@@ -80,6 +80,15 @@ class InstanceField(db.Model):
     __table_args__ = (
         sa.Index("ix_instance_fields_field_value_num", "field", "value_num"),
         sa.Index("ix_instance_fields_field_value_text", "field", "value_text"),
+        # covering: a field's values by instance without reading the table (list sorted by a
+        # field, charts grouped by country or by another field)
+        sa.Index(
+            "ix_instance_fields_field_instance_id",
+            "field",
+            "instance_id",
+            "value_num",
+            "value_text",
+        ),
     )
 
     instance_id: Mapped[int] = mapped_column(
