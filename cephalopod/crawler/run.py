@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -34,7 +35,10 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1000
 FLUSH_SECONDS = 2.0
-MAX_PENDING_WRITES = 2
+#: Batches handed to the writer and not yet stored: enough to ride out a slow commit
+#: without stalling the fetches, few enough to bound memory.
+MAX_PENDING_WRITES = 8
+WRITER_NICENESS = 10
 MAX_DISTINCT_ERRORS = 1000
 
 instances = Instance.__table__
@@ -164,7 +168,12 @@ _process_state: dict[str, Any] = {}
 
 
 def _init_writer_process(config: CrawlConfig) -> None:
-    """Set up a writer process: its own engine and geolocator, no Flask app needed."""
+    """Set up a writer process: its own engine and geolocator, no Flask app needed.
+
+    It runs at a lower CPU priority: the fetches are latency-bound and must not wait for a
+    core, while storing can use whatever the fetches leave idle (batches queue meanwhile).
+    """
+    os.nice(WRITER_NICENESS)
     engine = sa.create_engine(config.database_uri, **config.engine_options)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", sqlite_pragmas)
@@ -204,6 +213,7 @@ def _writer(
             initializer=_init_writer_process,
             initargs=(config,),
         )
+        executor.submit(int)  # start the process now: it boots while the first fetches run
         return executor, partial(_store_in_process, job_id)
     executor = ThreadPoolExecutor(1, thread_name_prefix="crawl-writer")
     return executor, partial(_store, engine, config.registry, locator, job_id)
