@@ -21,7 +21,6 @@ from werkzeug.datastructures import MultiDict
 from cephalopod.db import db
 from cephalopod.errors import ApiError
 from cephalopod.instances.models import CRAWL_STATUSES, Instance, InstanceField
-from cephalopod.stats.aggregate import join_display
 from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.queries import STATUSES, known_field, status_filter
 
@@ -239,27 +238,6 @@ def page_ids(query: ListQuery) -> list[int]:
 def iso(moment: datetime | None) -> str | None:
     """Format a UTC timestamp as the API does (ISO 8601 with Z)."""
     return None if moment is None else moment.isoformat().replace("+00:00", "Z")
-
-
-def decode(text: str | None) -> Any:
-    """Decode a stored value_text like ``join_display``, without the JSON parser when simple.
-
-    A JSON string without a backslash has no escapes, so its characters are the value; ints
-    and floats go through int() and float() as the json module would. Exports decode
-    millions of these.
-    """
-    if text is None:
-        return None
-    first = text[0]
-    if first == '"':
-        return text[1:-1] if "\\" not in text else join_display(text)
-    if text == "true":
-        return True
-    if text == "false":
-        return False
-    if "." in text or "e" in text or "E" in text:
-        return float(text)
-    return int(text)
 
 
 def display_values(ids: Sequence[int], registry: FieldRegistry) -> dict[int, dict[str, Any]]:
