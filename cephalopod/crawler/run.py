@@ -11,6 +11,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -207,9 +208,12 @@ def _writer(
     may not have one, and a crawl of a few instances is not worth starting one.
     """
     if use_process and not multiprocessing.current_process().daemon:
+        # fork is instant and shares the imported code, but is only safe while this process
+        # has a single thread (the CLI); a server's threads may hold locks a fork would copy
+        method = "fork" if threading.active_count() == 1 else "spawn"
         executor: Executor = ProcessPoolExecutor(
             1,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=multiprocessing.get_context(method),
             initializer=_init_writer_process,
             initargs=(config,),
         )
