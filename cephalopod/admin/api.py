@@ -10,6 +10,7 @@
     GET    /api/admin/statistics                counts, countries, registrations, charts
     GET    /api/admin/statistics/trend          a field's distribution per period
     GET    /api/admin/export                    the filtered list as CSV or JSON (streamed)
+    GET    /api/admin/geolocation               locations available? why not; the data credit
 
 Authentication is the session (the web interface) or ``Authorization: Bearer <token>``;
 anything else gets the JSON 401. The blueprint is exempt from the global CSRF check and does
@@ -167,6 +168,22 @@ def crawl_status(job: str) -> Response:
     if status is None:
         raise ApiError("Crawl job not found", 404)
     return jsonify(status)
+
+
+@bp.get("/geolocation")
+def geolocation() -> Response:
+    """Say whether locations can be known (the UI shows why not) and the data's credit line."""
+    from cephalopod.crawler.run import geolocator
+    from cephalopod.geo.location import DATA_CREDIT_TEXT, DATA_CREDIT_URL
+
+    locator = geolocator(current_app)
+    return jsonify(
+        {
+            "available": locator.available,
+            "reason": locator.unavailable_reason,
+            "credit": {"text": DATA_CREDIT_TEXT, "url": DATA_CREDIT_URL},
+        }
+    )
 
 
 # --- statistics ---------------------------------------------------------------------------------

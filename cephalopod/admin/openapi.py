@@ -418,6 +418,24 @@ ADMIN_PATHS: dict[str, Schema] = {
             ],
         )
     },
+    "/api/admin/geolocation": {
+        "get": operation(
+            "Whether locations can be determined, why not, and the credit the data requires",
+            {
+                "200": json_reply(
+                    "The geolocation status",
+                    obj(
+                        {
+                            "available": BOOLEAN,
+                            "reason": nullable("string", description="Why locations are unknown."),
+                            "credit": obj({"text": STRING, "url": STRING}),
+                        }
+                    ),
+                )
+            },
+            operationId="admin_geolocation",
+        )
+    },
     "/api/admin/export": {
         "get": operation(
             "Every instance matching the list's filters, streamed",
