@@ -151,11 +151,16 @@ def naive_countries(rows: Iterable[tuple[str | None, str | None]]) -> list[dict]
     it, else the code. Sorted by count descending, then name, then code (None last); percent is
     round(100 * count / total, 2).
     """
+    return fold_countries((code, name, 1) for code, name in rows)
+
+
+def fold_countries(groups: Iterable[tuple[str | None, str | None, int]]) -> list[dict]:
+    """Fold (code, name, count) groups into the country list (the SQL side groups first)."""
     counts: dict[str | None, int] = {}
     names: dict[str | None, set[str]] = {}
-    for code, name in rows:
+    for code, name, count in groups:
         code = code or None
-        counts[code] = counts.get(code, 0) + 1
+        counts[code] = counts.get(code, 0) + count
         seen = names.setdefault(code, set())
         if code is None:
             seen.add(UNKNOWN)

@@ -34,9 +34,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField
 from cephalopod.stats.aggregate import (
-    UNKNOWN,
     _ranked,
     aggregate,
+    fold_countries,
     is_number,
     split_display,
 )
@@ -119,28 +119,7 @@ def countries(status: str = "enabled") -> list[dict[str, Any]]:
 
 def countries_from_groups(groups: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
     """Fold (code, name, count) groups the way ``naive_countries`` folds single rows."""
-    counts: dict[str | None, int] = {}
-    names: dict[str | None, set[str]] = {}
-    for code, name, count in groups:
-        code = code or None
-        counts[code] = counts.get(code, 0) + count
-        seen = names.setdefault(code, set())
-        if code is None:
-            seen.add(UNKNOWN)
-        elif name:
-            seen.add(name)
-    total = sum(counts.values())
-    result = [
-        {
-            "code": code,
-            "name": min(names[code]) if names[code] else code,
-            "count": count,
-            "percent": round(100 * count / total, 2),
-        }
-        for code, count in counts.items()
-    ]
-    result.sort(key=lambda r: (-r["count"], r["name"], r["code"] is None, r["code"] or ""))
-    return result
+    return fold_countries((code, name, count) for code, name, count in groups)
 
 
 def utc_day(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
