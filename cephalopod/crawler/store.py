@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from typing import Any
 
 import sqlalchemy as sa
@@ -82,6 +83,9 @@ class _Sql:
             "INSERT INTO instance_fields (instance_id, field, value_text, value_num) "  # noqa: S608
             f"VALUES ({mark}, {mark}, {mark}, {mark})"
         )
+        self.delete_field = (
+            f"DELETE FROM instance_fields WHERE instance_id = {mark} AND field = {mark}"  # noqa: S608
+        )
         self.copy_fields = (
             "COPY instance_fields (instance_id, field, value_text, value_num) FROM STDIN"
         )
@@ -131,6 +135,31 @@ def _location(ip: str | None, locator: GeoLocator | None) -> tuple[Any, ...] | N
     )
 
 
+def _changed_values(
+    conn: Connection, ids: list[int], rows: list[tuple[Any, ...]]
+) -> tuple[list[tuple[int, str]], list[tuple[Any, ...]]]:
+    """Compare new display values with the stored ones: (keys to delete, rows to insert).
+
+    A recrawl mostly finds the same values; rewriting only what changed spares the indexes
+    (and PostgreSQL's dead tuples) the churn of deleting and inserting every row each time.
+    """
+    stored = {
+        (iid, name): (text, num)
+        for iid, name, text, num in conn.execute(
+            sa.select(
+                fields_table.c.instance_id,
+                fields_table.c.field,
+                fields_table.c.value_text,
+                fields_table.c.value_num,
+            ).where(fields_table.c.instance_id.in_(ids))
+        )
+    }
+    wanted = {(row[0], row[1]): (row[2], row[3]) for row in rows}
+    stale = [key for key, value in stored.items() if wanted.get(key) != value]
+    fresh = [row for row in rows if stored.get((row[0], row[1])) != (row[2], row[3])]
+    return stale, fresh
+
+
 def store_results(
     conn: Connection,
     results: Sequence[FetchResult],
@@ -176,8 +205,11 @@ def store_results(
             existing = set(
                 conn.execute(sa.select(instances.c.id).where(instances.c.id.in_(ok_ids))).scalars()
             )
-            conn.execute(sa.delete(fields_table).where(fields_table.c.instance_id.in_(ok_ids)))
             value_rows = [row for row in value_rows if row[0] in existing]
+            stale, value_rows = _changed_values(conn, ok_ids, value_rows)
+            if stale:
+                cursor.executemany(sql.delete_field, stale)
+            value_rows.sort(key=itemgetter(1))  # in field order the index pages stay hot
             if value_rows and sql.postgres:
                 with cursor.copy(sql.copy_fields) as copy:  # far cheaper than row INSERTs
                     for row in value_rows:

@@ -177,3 +177,42 @@ def test_an_instance_deleted_during_its_crawl_is_skipped(
         assert outcome.ok == 2
         assert db.session.scalars(sa.select(Snapshot.instance_id)).all() == [kept.id]
         assert db.session.scalars(sa.select(InstanceField.instance_id)).all() == [kept.id]
+
+
+def test_a_recrawl_rewrites_only_changed_display_values(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any]
+) -> None:
+    from cephalopod.crawler.fetch import FetchResult
+    from cephalopod.crawler.store import store_results
+    from cephalopod.db import utcnow
+    from cephalopod.stats.fields import parse_field_settings
+
+    app = make_app()
+    inst = make_instance()
+    registry = parse_field_settings({"cores": {"aggregation": "sum"}})
+
+    def store(data: dict[str, Any]) -> dict[str, tuple[str | None, float | None]]:
+        result = FetchResult(inst.id, True, data, None, "127.0.0.1", utcnow(), 0.1)
+        with app.app_context():
+            with db.engine.begin() as conn:
+                store_results(conn, [result], registry)
+            rows = db.session.execute(
+                sa.select(InstanceField.field, InstanceField.value_text, InstanceField.value_num)
+            ).all()
+        return {field: (text, num) for field, text, num in rows}
+
+    assert store({"a": 1, "b": "x", "cores": [1, 2]}) == {
+        "a": ("1", 1.0),
+        "b": ('"x"', None),
+        "cores": ("3", 3.0),
+    }
+    assert store({"a": 2, "c": True, "cores": [1, 2], "d": [1]}) == {
+        "a": ("2", 2.0),
+        "c": ("true", None),
+        "cores": ("3", 3.0),
+    }
+    assert store({"a": 2, "c": True, "cores": [1, 2]}) == {
+        "a": ("2", 2.0),
+        "c": ("true", None),
+        "cores": ("3", 3.0),
+    }
