@@ -57,8 +57,27 @@ def crawl_all(job_id: str | None = None) -> str | None:
 
 @shared_task(name="cephalopod.crawler.crawl_chunk")
 def crawl_chunk(job_id: str, ids: list[int]) -> None:
-    """Crawl a chunk of instances; the last chunk of a job marks it done."""
-    crawl(_app(), ids, job_id=job_id)
+    """Crawl a chunk of instances; the last chunk of a job marks it done.
+
+    A chunk that fails still counts as finished (its error is kept on the job), so one bad
+    chunk cannot leave the job "running" and block the next crawls until it goes stale.
+    """
+    try:
+        crawl(_app(), ids, job_id=job_id)
+    except Exception as exc:
+        log.exception("Chunk of job %s failed", job_id)
+        with db.engine.begin() as conn:
+            conn.execute(
+                sa.update(job_table)
+                .where(job_table.c.id == job_id)
+                .values(error=f"a chunk failed: {exc}"[:500])
+            )
+        raise
+    finally:
+        _count_chunk(job_id)
+
+
+def _count_chunk(job_id: str) -> None:
     with db.engine.begin() as conn:
         conn.execute(
             sa.update(job_table)

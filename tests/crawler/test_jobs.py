@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
@@ -74,3 +75,26 @@ def test_prune_history_keeps_the_retention_window(
     with app.app_context():
         kept = sorted(db.session.scalars(sa.select(Snapshot.day)).all())
     assert kept == sorted(days[:2])
+
+
+def test_a_failed_chunk_still_counts_so_the_job_ends(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cephalopod.crawler.tasks as tasks
+
+    with app.app_context():
+        db.session.add(CrawlJob(id="j", state="running", chunks_total=2, created_at=utcnow()))
+        db.session.commit()
+
+        def broken(*_args: Any, **_kwargs: Any) -> None:
+            raise RuntimeError("database went away")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(tasks, "crawl", broken)
+            with pytest.raises(RuntimeError):
+                tasks.crawl_chunk.run("j", [1])
+        tasks.crawl_chunk.run("j", [])
+        db.session.expire_all()
+        job = db.session.get(CrawlJob, "j")
+        assert (job.state, job.chunks_done) == ("done", 2)
+        assert job.error == "a chunk failed: database went away"
