@@ -115,5 +115,8 @@ def refresh_display_values_if_stale(
         current = stored_fingerprint(conn)
     if current == registry.fingerprint():
         return 0
-    log.info("Field settings changed since the display values were stored: recomputing")
+    if current is None:
+        log.info("Computing display values with the field settings (first start)")
+    else:
+        log.info("Field settings changed since the display values were stored: recomputing")
     return recompute_display_values(registry, engine)
