@@ -12,12 +12,12 @@ import errno
 import ipaddress
 import os
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
 from cephalopod.crawler.fetch import Endpoint, Fetcher, FetchLimits, FetchResult
-from tests.crawler.servers import OK_DATA, ServerLoop, Stats, behaviour_app, server_loop
+from tests.crawler.servers import OK_DATA, ServerLoop, Stats, behaviour_app
 
 if os.environ.get("CEPHALOPOD_IN_NETNS") != "1":
     raise RuntimeError("netns_fetch.py must only run inside the loopback-only namespace")
@@ -43,17 +43,6 @@ def test_namespace_is_isolated() -> None:
     assert_loopback_only()
     names = {name for _, name in socket.if_nameindex()}
     assert names == {"lo"}
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[ServerLoop]:
-    with server_loop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def base(servers: ServerLoop) -> str:
-    return servers.start_app(behaviour_app())
 
 
 def fetch(base_url: str, path: str = "/ok", allowed: Sequence[str] = ()) -> FetchResult:

@@ -37,7 +37,6 @@ from tests.crawler.servers import (
     behaviour_app,
     gzip_bomb,
     json_reply,
-    server_loop,
     url_for,
 )
 
@@ -62,17 +61,6 @@ def fetch(
             return await fetcher.fetch_instance("key", base_url)
 
     return asyncio.run(go())
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[ServerLoop]:
-    with server_loop() as loop:
-        yield loop
-
-
-@pytest.fixture(scope="module")
-def base(servers: ServerLoop) -> str:
-    return servers.start_app(behaviour_app())
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
@@ -23,7 +23,6 @@ from tests.crawler.servers import (
     Stats,
     behaviour_app,
     json_reply,
-    server_loop,
     url_for,
 )
 
@@ -146,12 +145,6 @@ def test_socket_factory_refuses_before_creating_a_socket(
 
 
 # --- live: blocked peers must not even see a connection --------------------------------
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[ServerLoop]:
-    with server_loop() as loop:
-        yield loop
 
 
 def fetch(base_url: str, path: str, allowed: Sequence[str]) -> FetchResult:
