@@ -194,6 +194,10 @@ def store_results(
             updates[False, location is not None].append((error, at, *tail))
             outcome.failed += 1
             outcome.errors[error] += 1
+    if sql.postgres:
+        # crawl results can be crawled again: not waiting for the WAL flush at each commit is
+        # a fair trade (a crash loses at most the last batches, never consistency)
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         for key, rows in updates.items():
