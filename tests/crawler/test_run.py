@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, stats, system_info
-from cephalopod.crawler.run import crawl
+from cephalopod.crawler.run import crawl, long_lived_objects_frozen
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
@@ -216,3 +217,21 @@ def test_a_recrawl_rewrites_only_changed_display_values(
         "c": ("true", None),
         "cores": ("3", 3.0),
     }
+
+
+def test_a_crawl_freezes_the_collector_only_while_it_runs(
+    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
+) -> None:
+    make_instance(url=f"{fleet}/i/1")
+    seen: list[int] = []
+
+    def progress(_total: int, _outcome: Any) -> None:
+        seen.append(gc.get_freeze_count())
+
+    assert gc.get_freeze_count() == 0
+    with long_lived_objects_frozen():
+        crawl(crawl_app, progress=progress)  # nested: the outer block still holds it
+        assert gc.get_freeze_count() > 0
+    assert seen
+    assert all(count > 0 for count in seen)
+    assert gc.get_freeze_count() == 0
