@@ -1,20 +1,22 @@
 """Crawl benchmark: a bare aiohttp client vs ``cephalopod crawl`` on the same local fleet.
 
-    python -m benchmarks crawl --num 10000 [--dburl postgresql+psycopg://...] [--latency 0.02]
+    python -m benchmarks crawl --num 10000 [--dburl postgresql] [--latency 0.02] [--rounds 3]
 
-Starts the fleet simulator in its own process, times a bare client (same library, same
-concurrency, no database) fetching every instance's endpoints, then registers the same
-instances in a fresh database and times the real ``cephalopod crawl`` command in a
-subprocess. Prints both, their ratio, and the crawl's peak memory (RSS).
+Starts the fleet simulator in its own process. Each round times a bare client (same
+library, same concurrency, no database; `benchmarks.bare`, in a fresh process) fetching
+every instance's endpoints, then registers the same instances in a fresh database and
+times the real ``cephalopod crawl`` command in a subprocess. Prints both and their ratio for
+every round, the median ratio, and the crawl's peak memory (RSS). Rounds alternate the
+two, so that a machine busy for a while weighs on both alike.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -22,7 +24,6 @@ import time
 import uuid
 from pathlib import Path
 
-import aiohttp
 import psycopg
 import sqlalchemy as sa
 
@@ -31,25 +32,15 @@ from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, free_port
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-async def bare_client(base: str, num: int, concurrency: int) -> float:
-    """Fetch every endpoint of every instance like a crawler would, minus everything else."""
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(num):
-        queue.put_nowait(n)
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        while not queue.empty():
-            n = queue.get_nowait()
-            data = {}
-            for endpoint in ENDPOINTS:
-                async with session.get(f"{base}/i/{n}{endpoint['url']}") as resp:
-                    data.update(await resp.json())
-
-    start = time.perf_counter()
-    async with aiohttp.ClientSession(connector=connector) as session:
-        await asyncio.gather(*(worker(session) for _ in range(concurrency)))
-    return time.perf_counter() - start
+def time_bare_client(base: str, num: int, concurrency: int) -> float:
+    """Run the bare client (`benchmarks.bare`) in a fresh process; return its seconds."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bare", base, str(num), str(concurrency)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return float(out.strip().splitlines()[-1])
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -97,23 +88,11 @@ def seed(dburl: str, base: str, num: int, env: dict[str, str]) -> None:
     engine.dispose()
 
 
-def run(num: int, dburl: str | None, latency: float, concurrency: int) -> None:
-    """Run both measurements and print the comparison."""
-    port = free_port()
-    fleet = subprocess.Popen(
-        [sys.executable, "-m", "benchmarks.fleet", "--port", str(port), "--latency", str(latency)]
-    )
+def crawl_once(dburl: str | None, base: str, num: int, concurrency: int) -> tuple[float, float]:
+    """Seed a fresh database with the fleet and time ``cephalopod crawl``: (inner s, wall s)."""
     pg_name = None
-    try:
-        wait_for_port(port)
-        base = f"http://127.0.0.1:{port}"
-        print(
-            f"fleet: {num} instances x {len(ENDPOINTS)} endpoints, latency {latency * 1000:.0f} ms,"
-            f" concurrency {concurrency}"
-        )
-        bare = asyncio.run(bare_client(base, num, concurrency))
-        print(f"bare aiohttp client : {bare:7.2f} s  {num / bare:8.0f} instances/s")
-        with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
             if dburl is None:
                 dburl = f"sqlite:///{tmp}/bench.db"
             elif dburl == "postgresql":
@@ -143,27 +122,54 @@ def run(num: int, dburl: str | None, latency: float, concurrency: int) -> None:
                 text=True,
             ).stdout
             wall = time.perf_counter() - start
-            rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            match = re.search(r"in ([\d.]+) s .*: (\d+) ok, (\d+) failed", out)
-            if match is None:
-                raise SystemExit(f"unexpected crawl output:\n{out}")
-            inner, ok, failed = float(match[1]), int(match[2]), int(match[3])
-            engine = dburl.split(":", 1)[0]
+        finally:
+            if pg_name:
+                with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                    conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+    match = re.search(r"in ([\d.]+) s .*: (\d+) ok, (\d+) failed", out)
+    if match is None:
+        raise SystemExit(f"unexpected crawl output:\n{out}")
+    inner, ok, failed = float(match[1]), int(match[2]), int(match[3])
+    if (ok, failed) != (num, 0):
+        raise SystemExit(f"the crawl did not succeed for every instance: {ok} ok, {failed} failed")
+    return inner, wall
+
+
+def run(
+    num: int, dburl: str | None, latency: float, concurrency: int, rounds: int, server: str
+) -> None:
+    """Run the rounds and print the comparison."""
+    port = free_port()
+    command = [sys.executable, "-m", "benchmarks.fleet", "--port", str(port)]
+    fleet = subprocess.Popen([*command, "--latency", str(latency), "--server", server])
+    try:
+        wait_for_port(port)
+        base = f"http://127.0.0.1:{port}"
+        engine = "sqlite" if dburl is None else dburl.split(":", 1)[0]
+        print(
+            f"fleet ({server} server): {num} instances x {len(ENDPOINTS)} endpoints,"
+            f" latency {latency * 1000:.0f} ms, concurrency {concurrency}; database {engine}"
+        )
+        ratios = []
+        for n in range(1, rounds + 1):
+            bare = time_bare_client(base, num, concurrency)
+            inner, wall = crawl_once(dburl, base, num, concurrency)
+            ratios.append(bare / inner)
             print(
-                f"cephalopod crawl    : {inner:7.2f} s  {num / inner:8.0f} instances/s"
-                f"  ({ok} ok, {failed} failed; {engine}; whole command incl. start-up {wall:.2f} s)"
+                f"round {n}: bare client {bare:6.2f} s ({num / bare:5.0f}/s)"
+                f" | cephalopod crawl {inner:6.2f} s ({num / inner:5.0f}/s;"
+                f" {wall:.2f} s with interpreter start-up)"
+                f" | ratio {bare / inner:.3f}"
             )
-            print(
-                f"throughput ratio    : {bare / inner:.3f} x the bare client"
-                f" ({bare / wall:.3f} counting interpreter start-up)"
-            )
-            print(f"peak RSS (largest child process): {rss:.0f} MB")
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        print(
+            f"throughput ratio, median of {rounds}: {statistics.median(ratios):.3f} x the bare"
+            f" client (min {min(ratios):.3f}, max {max(ratios):.3f})"
+        )
+        print(f"peak RSS (largest child process): {rss:.0f} MB")
     finally:
         fleet.terminate()
         fleet.wait(10)
-        if pg_name:
-            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -177,8 +183,15 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--concurrency", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="bare/crawl pairs to run")
+    parser.add_argument(
+        "--server",
+        choices=("lean", "aiohttp"),
+        default="lean",
+        help="the fleet's HTTP server (see benchmarks.fleet)",
+    )
     args = parser.parse_args(argv)
-    run(args.num, args.dburl, args.latency, args.concurrency)
+    run(args.num, args.dburl, args.latency, args.concurrency, args.rounds, args.server)
 
 
 if __name__ == "__main__":
