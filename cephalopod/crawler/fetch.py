@@ -84,7 +84,11 @@ class FetchLimits:
 
 @dataclass(slots=True)
 class FetchResult:
-    """Outcome for one instance: merged data on success, a short human error otherwise."""
+    """Outcome for one instance: merged data on success, a short human error otherwise.
+
+    A fetcher made with ``decode=False`` leaves ``data`` None on success and hands the raw
+    replies over in ``bodies`` instead, for `decode_result` to finish elsewhere.
+    """
 
     key: Hashable
     ok: bool
@@ -93,6 +97,12 @@ class FetchResult:
     ip: str | None  # peer actually connected to; on failure the address tried, if known
     started_at: datetime
     duration: float  # seconds
+    bodies: tuple[bytes, ...] | None = None
+
+    @property
+    def size(self) -> int:
+        """Bytes of raw replies this result holds (0 once decoded)."""
+        return sum(map(len, self.bodies)) if self.bodies else 0
 
 
 class FetchError(Exception):
@@ -206,6 +216,41 @@ def parse_target_url(url: str) -> URL:
     return parsed
 
 
+def decode_reply(body: bytes, endpoint: Endpoint, limits: FetchLimits) -> dict[str, Any]:
+    """Parse one endpoint's reply within the limits; it must be a JSON object."""
+    try:
+        value = loads_limited(body, max_depth=limits.max_depth, max_keys=limits.max_keys)
+    except JSONLimitError as exc:
+        raise FetchError(str(exc)) from None
+    except ValueError:
+        raise FetchError(f"invalid JSON from {endpoint.url}") from None
+    if type(value) is not dict:
+        raise FetchError("response is not a JSON object")
+    return value
+
+
+def decode_result(
+    result: FetchResult, endpoints: Sequence[Endpoint], limits: FetchLimits
+) -> FetchResult:
+    """Finish a result fetched with ``decode=False``: parse and merge its replies in order.
+
+    Exactly what the fetcher would have done itself, so a bad reply fails the instance with
+    the same error. Lets a crawl parse JSON in its writer, off the event loop's core.
+    """
+    if result.bodies is None:
+        return result
+    data: dict[str, Any] = {}
+    try:
+        for body, endpoint in zip(result.bodies, endpoints, strict=True):
+            data.update(decode_reply(body, endpoint, limits))
+    except FetchError as exc:
+        result.ok, result.data, result.error = False, None, str(exc)
+    else:
+        result.data = data
+    result.bodies = None
+    return result
+
+
 def _same_origin(a: URL, b: URL) -> bool:
     return (a.scheme, a.host, a.port) == (b.scheme, b.host, b.port)
 
@@ -251,10 +296,12 @@ class Fetcher:
         allowed_networks: Iterable[str | IPNetwork] = (),
         user_agent: str = DEFAULT_USER_AGENT,
         resolver: AbstractResolver | None = None,
+        decode: bool = True,
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.endpoints = tuple(endpoints)
+        self.decode = decode
         self.limits = limits
         self.concurrency = concurrency
         self._allowed_networks = tuple(allowed_networks)
@@ -349,12 +396,16 @@ class Fetcher:
         started_at = datetime.now(UTC)
         start = time.monotonic()
         trace.ip = trace.blocked = None
-        data: dict[str, Any] | None = {}
+        data: dict[str, Any] | None = {} if self.decode else None
+        bodies: list[bytes] = []
         error = None
         try:
             for endpoint in self.endpoints:
                 body = await self._get(base_url + endpoint.url, endpoint, trace)
-                data.update(self._decode(body, endpoint))
+                if data is None:
+                    bodies.append(body)
+                else:
+                    data.update(decode_reply(body, endpoint, self.limits))
         except FetchError as exc:
             data, error = None, str(exc)
         except Exception as exc:  # a bug must not end the whole crawl
@@ -368,20 +419,8 @@ class Fetcher:
             ip=trace.ip,
             started_at=started_at,
             duration=time.monotonic() - start,
+            bodies=tuple(bodies) if error is None and not self.decode else None,
         )
-
-    def _decode(self, body: bytes, endpoint: Endpoint) -> dict[str, Any]:
-        try:
-            value = loads_limited(
-                body, max_depth=self.limits.max_depth, max_keys=self.limits.max_keys
-            )
-        except JSONLimitError as exc:
-            raise FetchError(str(exc)) from None
-        except ValueError:
-            raise FetchError(f"invalid JSON from {endpoint.url}") from None
-        if type(value) is not dict:
-            raise FetchError("response is not a JSON object")
-        return value
 
     async def _get(self, url: str, endpoint: Endpoint, trace: _Trace) -> bytes:
         """GET url within the total timeout, following redirects by hand to check every hop."""

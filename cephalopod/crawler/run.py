@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from cephalopod.crawler.fetch import Endpoint, Fetcher, FetchLimits, FetchResult
+from cephalopod.crawler.fetch import Endpoint, Fetcher, FetchLimits, FetchResult, decode_result
 from cephalopod.crawler.store import BatchOutcome, store_results
 from cephalopod.db import db, sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
@@ -41,6 +41,9 @@ FLUSH_SECONDS = 2.0
 #: Batches handed to the writer and not yet stored: enough to ride out a slow commit
 #: without stalling the fetches, few enough to bound memory.
 MAX_PENDING_WRITES = 8
+#: Raw reply bytes in one batch: with the above, bounds what waits for the writer even when
+#: every instance sends replies of the maximum size.
+MAX_BATCH_BYTES = 16 << 20
 WRITER_NICENESS = 10
 MAX_DISTINCT_ERRORS = 1000
 
@@ -209,24 +212,31 @@ def _init_writer_process(config: CrawlConfig) -> None:
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", sqlite_pragmas)
     locator = GeoLocator.from_config(config.geoip_database, config.geoip_dir)
-    _process_state.update(engine=engine, registry=config.registry, locator=locator)
+    _process_state.update(engine=engine, config=config, locator=locator)
     gc.freeze()  # this process lives for one crawl: see long_lived_objects_frozen
 
 
 def _store(
     engine: Engine,
-    registry: FieldRegistry,
+    config: CrawlConfig,
     locator: GeoLocator | None,
     job_id: str | None,
     batch: list[FetchResult],
 ) -> BatchOutcome:
+    """Parse the batch's raw replies and store the batch in one transaction.
+
+    JSON is parsed here, in the writer, rather than by the fetcher: that is CPU the event
+    loop's core does not have to spare.
+    """
+    for result in batch:
+        decode_result(result, config.endpoints, config.limits)
     with engine.begin() as conn:
-        return store_results(conn, batch, registry, locator, job_id)
+        return store_results(conn, batch, config.registry, locator, job_id)
 
 
 def _store_in_process(job_id: str | None, batch: list[FetchResult]) -> BatchOutcome:
     state = _process_state
-    return _store(state["engine"], state["registry"], state["locator"], job_id, batch)
+    return _store(state["engine"], state["config"], state["locator"], job_id, batch)
 
 
 def _writer(
@@ -251,7 +261,7 @@ def _writer(
         executor.submit(int)  # start the process now: it boots while the first fetches run
         return executor, partial(_store_in_process, job_id)
     executor = ThreadPoolExecutor(1, thread_name_prefix="crawl-writer")
-    return executor, partial(_store, engine, config.registry, locator, job_id)
+    return executor, partial(_store, engine, config, locator, job_id)
 
 
 def crawl(
@@ -315,12 +325,19 @@ async def _crawl(
             concurrency=config.concurrency,
             allowed_networks=config.allowed_networks,
             user_agent=config.user_agent,
+            decode=False,
         ) as fetcher:
+            size = 0
             async for result in fetcher.fetch_all(targets):
                 batch.append(result)
-                if len(batch) >= config.batch_size or time.monotonic() - flushed > FLUSH_SECONDS:
+                size += result.size
+                if (
+                    len(batch) >= config.batch_size
+                    or size > MAX_BATCH_BYTES
+                    or time.monotonic() - flushed > FLUSH_SECONDS
+                ):
                     pending.append(write(batch))
-                    batch, flushed = [], time.monotonic()
+                    batch, flushed, size = [], time.monotonic(), 0
                     await settle(MAX_PENDING_WRITES - 1)
         if batch:
             pending.append(write(batch))

@@ -25,6 +25,7 @@ from cephalopod.crawler.fetch import (
     Fetcher,
     FetchLimits,
     FetchResult,
+    decode_result,
     format_seconds,
     format_size,
 )
@@ -50,17 +51,41 @@ def fetch(
     *endpoints: str | Endpoint,
     limits: FetchLimits = FAST,
     allowed: Sequence[str] = LOOPBACK,
+    decode: bool = True,
     **kwargs: Any,
 ) -> FetchResult:
-    """Fetch one instance with a fresh Fetcher, the way the crawler would."""
+    """Fetch one instance with a fresh Fetcher, the way the crawler would.
+
+    With ``decode=False`` the replies are parsed afterwards by `decode_result`, as a crawl's
+    writer does; the outcome must be the same.
+    """
     eps = [e if isinstance(e, Endpoint) else Endpoint(e) for e in endpoints]
 
     async def go() -> FetchResult:
         kwargs.setdefault("resolver", NoDNSResolver())
-        async with Fetcher(eps, limits, allowed_networks=allowed, **kwargs) as fetcher:
+        async with Fetcher(
+            eps, limits, allowed_networks=allowed, decode=decode, **kwargs
+        ) as fetcher:
             return await fetcher.fetch_instance("key", base_url)
 
-    return asyncio.run(go())
+    result = asyncio.run(go())
+    if decode:
+        assert result.bodies is None
+        return result
+    if result.ok:
+        assert result.data is None
+        assert result.bodies is not None
+        assert len(result.bodies) == len(eps)
+        assert result.size == sum(len(b) for b in result.bodies)
+    else:
+        assert result.bodies is None  # a failed fetch keeps nothing of the replies
+    decoded = decode_result(result, eps, limits)
+    assert decoded.bodies is None
+    assert decoded.size == 0
+    return decoded
+
+
+DECODE = pytest.mark.parametrize("decode", [True, False], ids=["in-fetcher", "by-writer"])
 
 
 @pytest.fixture
@@ -92,8 +117,11 @@ def stats_base(servers: ServerLoop) -> tuple[Stats, str]:
         (["/deep?n=32&kind=obj"], json.loads('{"a": ' * 32 + "1" + "}" * 32)),
     ],
 )
-def test_success_merges_objects_in_order(base: str, endpoints: list[str], expected: dict) -> None:
-    result = fetch(base, *endpoints)
+@DECODE
+def test_success_merges_objects_in_order(
+    base: str, endpoints: list[str], expected: dict, decode: bool
+) -> None:
+    result = fetch(base, *endpoints, decode=decode)
     assert (result.ok, result.error, result.data) == (True, None, expected)
     assert result.key == "key"
     assert result.ip == ("127.0.0.1" if endpoints else None)
@@ -171,8 +199,11 @@ def test_ip_is_the_peer_actually_connected(servers: ServerLoop, base: str) -> No
         (["/sized?n=1048577&chunked=1"], "response larger than 1 MiB"),
     ],
 )
-def test_misbehaving_instance_fails_cleanly(base: str, endpoints: list[str], error: str) -> None:
-    result = fetch(base, *endpoints)
+@DECODE
+def test_misbehaving_instance_fails_cleanly(
+    base: str, endpoints: list[str], error: str, decode: bool
+) -> None:
+    result = fetch(base, *endpoints, decode=decode)
     assert (result.ok, result.data, result.error) == (False, None, error)
     assert result.ip == "127.0.0.1"
     assert result.duration < 3
@@ -190,8 +221,11 @@ def test_misbehaving_instance_fails_cleanly(base: str, endpoints: list[str], err
         ("/chain/1", FetchLimits(max_redirects=0), "too many redirects"),
     ],
 )
-def test_configured_limits(base: str, path: str, limits: FetchLimits, error: str) -> None:
-    assert fetch(base, path, limits=limits).error == error
+@DECODE
+def test_configured_limits(
+    base: str, path: str, limits: FetchLimits, error: str, decode: bool
+) -> None:
+    assert fetch(base, path, limits=limits, decode=decode).error == error
 
 
 @pytest.mark.parametrize("path", ["/hang", "/dribble", "/redirect?to=/hang"])

@@ -235,3 +235,32 @@ def test_a_crawl_freezes_the_collector_only_while_it_runs(
     assert seen
     assert all(count > 0 for count in seen)
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.parametrize("writer_process", [True, False], ids=["writer-process", "writer-thread"])
+def test_replies_parsed_by_the_writer_fail_their_instance_alone(
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
+    base: str,
+    writer_process: bool,
+) -> None:
+    # the one endpoint is "?": each instance's URL picks its own (mis)behaviour
+    app = make_app(CRAWLING_ENDPOINTS=[{"url": "?", "headers": {}}], CRAWLER_BATCH_SIZE=2)
+    paths = {
+        "/ok": None,
+        "/invalid": "invalid JSON from ?",
+        "/list": "response is not a JSON object",
+        "/empty": "invalid JSON from ?",
+        "/bigint": "invalid JSON from ?",
+    }
+    made = {path: make_instance(url=base + path) for path in paths}
+
+    summary = crawl(app, writer_process=writer_process)
+
+    assert (summary.ok, summary.failed) == (1, 4)
+    with app.app_context():
+        for path, error in paths.items():
+            row = db.session.get(Instance, made[path].id)
+            assert row.crawl_error == error, path
+            assert row.crawl_status == ("ok" if error is None else "error")
+            assert (row.crawled_data is None) == (error is not None)
