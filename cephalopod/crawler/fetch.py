@@ -13,6 +13,7 @@ import errno
 import logging
 import re
 import time
+from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -354,16 +355,20 @@ class Fetcher:
             _trace.reset(token)
 
     async def fetch_all(
-        self, targets: Iterable[Target] | AsyncIterable[Target]
+        self,
+        targets: Iterable[Target] | AsyncIterable[Target] | AsyncIterable[Sequence[Target]],
+        *,
+        chunked: bool = False,
     ) -> AsyncIterator[FetchResult]:
         """Fetch many instances, at most `concurrency` at once, yielding results as they finish.
 
         `concurrency` long-lived workers pull targets lazily and hand results over through a
         bounded queue, so neither a huge target iterable nor a slow consumer costs unbounded
-        memory. An exception raised by the target iterable is re-raised here.
+        memory. An exception raised by the target iterable is re-raised here. With
+        ``chunked``, an async iterable yields sequences of targets (cheaper per target).
         """
         results: asyncio.Queue[FetchResult | _WorkerDone] = asyncio.Queue(self.concurrency)
-        next_target = _target_reader(targets)
+        next_target = _target_reader(targets, chunked)
 
         async def worker() -> None:
             trace = _Trace()
@@ -494,24 +499,38 @@ class Fetcher:
 
 
 def _target_reader(
-    targets: Iterable[Target] | AsyncIterable[Target],
+    targets: Iterable[Target] | AsyncIterable[Target] | AsyncIterable[Sequence[Target]],
+    chunked: bool,
 ) -> Callable[[], Awaitable[Target | None]]:
-    """Return an async callable, safe to share between workers, giving the next target or None."""
+    """Return an async callable, safe to share between workers, giving the next target or None.
+
+    An async iterable is advanced under a lock (two tasks cannot advance it at once); when it
+    yields chunks of targets, most calls are served from a buffer without awaiting at all.
+    """
     if isinstance(targets, AsyncIterable):
         iterator = aiter(targets)
-        lock = asyncio.Lock()  # an async generator cannot be advanced by two tasks at once
+        lock = asyncio.Lock()
+        buffer: deque[Target] = deque()
         exhausted = False
 
         async def next_async() -> Target | None:
             nonlocal exhausted
-            async with lock:
-                if exhausted:
-                    return None
-                try:
-                    return await anext(iterator)
-                except StopAsyncIteration:
-                    exhausted = True
-                    return None
+            while not buffer:
+                async with lock:
+                    if buffer:
+                        break
+                    if exhausted:
+                        return None
+                    try:
+                        item = await anext(iterator)
+                    except StopAsyncIteration:
+                        exhausted = True
+                        return None
+                    if chunked:
+                        buffer.extend(item)
+                    else:
+                        return item
+            return buffer.popleft()
 
         return next_async
     sync_iterator = iter(targets)

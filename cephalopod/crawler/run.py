@@ -155,16 +155,20 @@ def load_targets(engine: Engine, ids: Sequence[int]) -> list[Target]:
         return [(row.id, row.url) for row in conn.execute(query)]
 
 
-async def _stream_enabled(engine: Engine, reader: ThreadPoolExecutor) -> AsyncIterator[Target]:
+async def _stream_enabled(
+    engine: Engine, reader: ThreadPoolExecutor
+) -> AsyncIterator[list[Target]]:
+    """Yield the enabled instances in chunks, each read while the previous one is crawled."""
     loop = asyncio.get_running_loop()
-    after = 0
-    while True:
-        chunk = await loop.run_in_executor(reader, _load_chunk, engine, after)
-        if not chunk:
-            return
-        for target in chunk:
-            yield target
-        after = chunk[-1][0]
+    chunk = await loop.run_in_executor(reader, _load_chunk, engine, 0)
+    while chunk:
+        following = loop.run_in_executor(reader, _load_chunk, engine, chunk[-1][0])
+        try:
+            yield chunk
+        except BaseException:
+            following.cancel()
+            raise
+        chunk = await following
 
 
 _gc_lock = threading.Lock()
@@ -328,7 +332,7 @@ async def _crawl(
             decode=False,
         ) as fetcher:
             size = 0
-            async for result in fetcher.fetch_all(targets):
+            async for result in fetcher.fetch_all(targets, chunked=ids is None):
                 batch.append(result)
                 size += result.size
                 if (

@@ -419,7 +419,11 @@ def test_host_names_go_through_the_resolver() -> None:
 
 
 def run_all(
-    targets: Any, endpoints: Sequence[str] = ("/ok",), concurrency: int = 100, **kwargs: Any
+    targets: Any,
+    endpoints: Sequence[str] = ("/ok",),
+    concurrency: int = 100,
+    chunked: bool = False,
+    **kwargs: Any,
 ) -> list[tuple[float, FetchResult]]:
     """fetch_all, returning (seconds since start, result) in arrival order."""
 
@@ -428,7 +432,9 @@ def run_all(
         kwargs.setdefault("resolver", NoDNSResolver())
         start = time.monotonic()
         async with Fetcher(eps, concurrency=concurrency, allowed_networks=LOOPBACK, **kwargs) as f:
-            return [(time.monotonic() - start, r) async for r in f.fetch_all(targets)]
+            return [
+                (time.monotonic() - start, r) async for r in f.fetch_all(targets, chunked=chunked)
+            ]
 
     return asyncio.run(go())
 
@@ -494,6 +500,24 @@ def test_fetch_all_accepts_async_iterables(base: str) -> None:
     results = [r for _, r in run_all(targets(), endpoints=[""], concurrency=3)]
     assert sorted(r.key for r in results) == sorted(f"i{i}" for i in range(20))
     assert {r.key for r in results if r.ok} == {f"i{i}" for i in range(1, 20, 2)}
+
+
+def test_fetch_all_accepts_async_iterables_of_chunks(base: str) -> None:
+    sizes = [0, 3, 0, 0, 1, 7, 2, 0]
+    served: list[int] = []
+
+    async def chunks() -> AsyncIterator[list[tuple[int, str]]]:
+        n = 0
+        for size in sizes:
+            await asyncio.sleep(0)
+            served.append(size)
+            yield [(n + i, base + ("/ok" if (n + i) % 3 else "/list")) for i in range(size)]
+            n += size
+
+    results = [r for _, r in run_all(chunks(), endpoints=[""], concurrency=4, chunked=True)]
+    assert sorted(r.key for r in results) == list(range(13))  # each target exactly once
+    assert {r.key for r in results if not r.ok} == {0, 3, 6, 9, 12}
+    assert served == sizes
 
 
 def test_slow_consumer_applies_backpressure(base: str) -> None:
