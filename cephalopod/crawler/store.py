@@ -40,6 +40,7 @@ jobs = CrawlJob.__table__
 fields_table = InstanceField.__table__
 instances = Instance.__table__
 
+_SQLITE_MAX_VARIABLES = 999  # bound variables per statement in every SQLite version
 _LOCATION_COLUMNS = ("country_code", "country_name", "city", "latitude", "longitude")
 
 
@@ -89,11 +90,38 @@ class _Sql:
         self.copy_fields = (
             "COPY instance_fields (instance_id, field, value_text, value_num) FROM STDIN"
         )
+        columns = "instance_id, field, value_text, value_num"
+        self.select_values = (
+            f"SELECT {columns} FROM unnest(CAST(%s AS bigint[])) AS ids (id) "  # noqa: S608
+            "JOIN instance_fields ON instance_id = ids.id"
+            if self.postgres
+            else f"SELECT {columns} FROM instance_fields WHERE instance_id IN ({{}})"  # noqa: S608
+        )
+        self.select_ids = (
+            "SELECT id FROM unnest(CAST(%s AS bigint[])) AS ids (id) JOIN instances USING (id)"
+            if self.postgres
+            else "SELECT id FROM instances WHERE id IN ({})"
+        )
         self.upsert_snapshot = (
             "INSERT INTO snapshots (instance_id, day, data) "  # noqa: S608
             f"VALUES ({mark}, {mark}, {json_mark}) "
             "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
         )
+
+    def by_ids(self, cursor: Any, template: str, ids: list[int]) -> list[tuple[Any, ...]]:
+        """Run a ``WHERE ... IN`` query for many ids and return all rows.
+
+        PostgreSQL takes them as one array parameter; SQLite in groups of placeholders
+        within its limit on bound variables.
+        """
+        if self.postgres:
+            cursor.execute(template, (ids,))
+            return cursor.fetchall()
+        rows = []
+        for start in range(0, len(ids), _SQLITE_MAX_VARIABLES):
+            part = ids[start : start + _SQLITE_MAX_VARIABLES]
+            rows += cursor.execute(template.format(",".join("?" * len(part))), part).fetchall()
+        return rows
 
     def timestamp(self, value: datetime) -> datetime | str:
         """Encode a timestamp as the UTCDateTime column stores it (SQLite: naive UTC text)."""
@@ -136,7 +164,7 @@ def _location(ip: str | None, locator: GeoLocator | None) -> tuple[Any, ...] | N
 
 
 def _changed_values(
-    conn: Connection, ids: list[int], rows: list[tuple[Any, ...]]
+    sql: _Sql, cursor: Any, ids: list[int], rows: list[tuple[Any, ...]]
 ) -> tuple[list[tuple[int, str]], list[tuple[Any, ...]]]:
     """Compare new display values with the stored ones: (keys to delete, rows to insert).
 
@@ -145,14 +173,7 @@ def _changed_values(
     """
     stored = {
         (iid, name): (text, num)
-        for iid, name, text, num in conn.execute(
-            sa.select(
-                fields_table.c.instance_id,
-                fields_table.c.field,
-                fields_table.c.value_text,
-                fields_table.c.value_num,
-            ).where(fields_table.c.instance_id.in_(ids))
-        )
+        for iid, name, text, num in sql.by_ids(cursor, sql.select_values, ids)
     }
     wanted = {(row[0], row[1]): (row[2], row[3]) for row in rows}
     stale = [key for key, value in stored.items() if wanted.get(key) != value]
@@ -200,17 +221,19 @@ def store_results(
         conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        for key, rows in updates.items():
+        updated_ok = 0
+        for (ok, located), rows in updates.items():
             if rows:
-                cursor.executemany(sql.update[key], rows)
+                cursor.executemany(sql.update[ok, located], rows)
+                updated_ok += cursor.rowcount if ok else 0
         if ok_ids:
-            # An instance deleted while it was crawled is skipped: the UPDATEs above locked
-            # the rows that still exist, so this answer holds until the commit.
-            existing = set(
-                conn.execute(sa.select(instances.c.id).where(instances.c.id.in_(ok_ids))).scalars()
-            )
-            value_rows = [row for row in value_rows if row[0] in existing]
-            stale, value_rows = _changed_values(conn, ok_ids, value_rows)
+            if updated_ok < len(ok_ids):
+                # An instance deleted while it was crawled is skipped: the UPDATEs above
+                # locked the rows that still exist, so this answer holds until the commit.
+                existing = {row[0] for row in sql.by_ids(cursor, sql.select_ids, ok_ids)}
+                value_rows = [row for row in value_rows if row[0] in existing]
+                snapshot_rows = [row for row in snapshot_rows if row[0] in existing]
+            stale, value_rows = _changed_values(sql, cursor, ok_ids, value_rows)
             if stale:
                 cursor.executemany(sql.delete_field, stale)
             value_rows.sort(key=itemgetter(1))  # in field order the index pages stay hot
@@ -220,7 +243,6 @@ def store_results(
                         copy.write_row(row)
             elif value_rows:
                 cursor.executemany(sql.insert_fields, value_rows)
-            snapshot_rows = [row for row in snapshot_rows if row[0] in existing]
             if snapshot_rows:
                 cursor.executemany(sql.upsert_snapshot, snapshot_rows)
     finally:

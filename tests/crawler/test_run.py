@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, stats, system_info
+from cephalopod.crawler import store
 from cephalopod.crawler.run import crawl, long_lived_objects_frozen
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
@@ -264,3 +265,15 @@ def test_replies_parsed_by_the_writer_fail_their_instance_alone(
             assert row.crawl_error == error, path
             assert row.crawl_status == ("ok" if error is None else "error")
             assert (row.crawled_data is None) == (error is not None)
+
+
+def test_queries_by_many_ids_stay_within_the_bound_variable_limit(
+    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
+) -> None:
+    made = [make_instance(url=f"{fleet}/i/{n}").id for n in range(3)]
+    ids = [*range(10_000, 12_500), *made]  # 2,503 ids: three groups of placeholders on SQLite
+    with crawl_app.app_context(), db.engine.connect() as conn:
+        sql = store._sql(conn)
+        cursor = conn.connection.driver_connection.cursor()
+        rows = sql.by_ids(cursor, sql.select_ids, ids)
+    assert sorted(row[0] for row in rows) == sorted(made)
