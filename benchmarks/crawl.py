@@ -5,9 +5,11 @@
 Starts the fleet simulator in its own process. Each round times a bare client (same
 library, same concurrency, no database; `benchmarks.bare`, in a fresh process) fetching
 every instance's endpoints, then registers the same instances in a fresh database and
-times the real ``cephalopod crawl`` command in a subprocess. Prints both and their ratio for
-every round, the median ratio, and the crawl's peak memory (RSS). Rounds alternate the
-two, so that a machine busy for a while weighs on both alike.
+times the real ``cephalopod crawl`` command in a subprocess twice: the first crawl, which
+stores everything anew, and the daily recrawl, which finds the same values. Prints the
+times and ratios of every round, the median ratios, and the crawl's peak memory (RSS).
+Rounds alternate the bare client and the crawls, so that a machine busy for a while
+weighs on both alike.
 """
 
 from __future__ import annotations
@@ -88,8 +90,14 @@ def seed(dburl: str, base: str, num: int, env: dict[str, str]) -> None:
     engine.dispose()
 
 
-def crawl_once(dburl: str | None, base: str, num: int, concurrency: int) -> tuple[float, float]:
-    """Seed a fresh database with the fleet and time ``cephalopod crawl``: (inner s, wall s)."""
+def crawl_twice(
+    dburl: str | None, base: str, num: int, concurrency: int
+) -> list[tuple[float, float]]:
+    """Seed a fresh database with the fleet and time ``cephalopod crawl`` twice.
+
+    The first crawl stores everything anew; the second is the daily recrawl, which finds
+    the same values. Returns (seconds the crawl reports, wall seconds of the command) of each.
+    """
     pg_name = None
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -113,19 +121,24 @@ def crawl_once(dburl: str | None, base: str, num: int, concurrency: int) -> tupl
                 "CEPHALOPOD_INSTANCE_PATH": tmp,
             }
             seed(dburl, base, num, env)
-            start = time.perf_counter()
-            out = subprocess.run(
-                [sys.executable, "-m", "cephalopod", "crawl"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
-            wall = time.perf_counter() - start
+            return [run_crawl(env, num) for _ in range(2)]
         finally:
             if pg_name:
                 with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+def run_crawl(env: dict[str, str], num: int) -> tuple[float, float]:
+    """Run ``cephalopod crawl``; return (seconds it reports, wall seconds of the command)."""
+    start = time.perf_counter()
+    out = subprocess.run(
+        [sys.executable, "-m", "cephalopod", "crawl"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    wall = time.perf_counter() - start
     match = re.search(r"in ([\d.]+) s .*: (\d+) ok, (\d+) failed", out)
     if match is None:
         raise SystemExit(f"unexpected crawl output:\n{out}")
@@ -150,22 +163,23 @@ def run(
             f"fleet ({server} server): {num} instances x {len(ENDPOINTS)} endpoints,"
             f" latency {latency * 1000:.0f} ms, concurrency {concurrency}; database {engine}"
         )
-        ratios = []
+        ratios: dict[str, list[float]] = {"first crawl": [], "recrawl": []}
         for n in range(1, rounds + 1):
             bare = time_bare_client(base, num, concurrency)
-            inner, wall = crawl_once(dburl, base, num, concurrency)
-            ratios.append(bare / inner)
-            print(
-                f"round {n}: bare client {bare:6.2f} s ({num / bare:5.0f}/s)"
-                f" | cephalopod crawl {inner:6.2f} s ({num / inner:5.0f}/s;"
-                f" {wall:.2f} s with interpreter start-up)"
-                f" | ratio {bare / inner:.3f}"
-            )
+            print(f"round {n}: bare client {bare:6.2f} s ({num / bare:5.0f}/s)")
+            crawls = crawl_twice(dburl, base, num, concurrency)
+            for (kind, kept), (inner, wall) in zip(ratios.items(), crawls, strict=True):
+                kept.append(bare / inner)
+                print(
+                    f"         {kind:11}: {inner:6.2f} s ({num / inner:5.0f}/s;"
+                    f" {wall:.2f} s with interpreter start-up) | ratio {bare / inner:.3f}"
+                )
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(
-            f"throughput ratio, median of {rounds}: {statistics.median(ratios):.3f} x the bare"
-            f" client (min {min(ratios):.3f}, max {max(ratios):.3f})"
-        )
+        for kind, kept in ratios.items():
+            print(
+                f"{kind} throughput, median of {rounds}: {statistics.median(kept):.3f} x the"
+                f" bare client (min {min(kept):.3f}, max {max(kept):.3f})"
+            )
         print(f"peak RSS (largest child process): {rss:.0f} MB")
     finally:
         fleet.terminate()
