@@ -45,6 +45,9 @@ def test_measure_needs_no_recursion() -> None:
         (b'{"url": "http://x:1/"}', 1, 1, {"url": "http://x:1/"}),
         (b"[1, 2]", 1, 0, [1, 2]),
         (b'"just a string"', 1, 0, "just a string"),
+        # an escaped backslash followed by "u0000" is six ordinary characters, not a NUL
+        (rb'{"a": "C:\\u0000"}', 1, 1, {"a": "C:\\u0000"}),
+        ('{"a": "ü"}'.encode("utf-16"), 1, 1, {"a": "ü"}),
     ],
 )
 def test_within_limits(body: bytes, max_depth: int, max_keys: int, expected: Any) -> None:
@@ -66,6 +69,24 @@ def test_within_limits(body: bytes, max_depth: int, max_keys: int, expected: Any
 def test_beyond_limits(body: bytes, max_depth: int, max_keys: int, message: str) -> None:
     with pytest.raises(JSONLimitError, match=message):
         loads_limited(body, max_depth=max_depth, max_keys=max_keys)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        rb'{"a": "x\u0000y"}',
+        rb'{"a\u0000": 1}',
+        rb'{"a": [1, {"b": ["\u0000"]}]}',
+        rb'"\u0000"',
+        r'{"a": "x\u0000y"}'.encode("utf-16-le"),  # the escape, in a UTF-16 body
+        r'{"a": "x\u0000y"}'.encode("utf-32"),
+    ],
+)
+def test_nul_characters_are_refused(body: bytes) -> None:
+    # valid JSON, but PostgreSQL can store a NUL in neither text nor jsonb: one such reply
+    # must fail its own instance, not the batch of results stored with it
+    with pytest.raises(JSONLimitError, match="JSON contains a NUL character"):
+        loads_limited(body, max_depth=32, max_keys=100)
 
 
 @pytest.mark.parametrize(
