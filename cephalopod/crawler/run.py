@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -46,6 +46,7 @@ MAX_PENDING_WRITES = 8
 MAX_BATCH_BYTES = 16 << 20
 WRITER_NICENESS = 10
 MAX_DISTINCT_ERRORS = 1000
+UNSTORABLE = "the reply could not be stored"
 
 instances = Instance.__table__
 Target = tuple[int, str]
@@ -234,8 +235,33 @@ def _store(
     """
     for result in batch:
         decode_result(result, config.endpoints, config.limits)
-    with engine.begin() as conn:
-        return store_results(conn, batch, config.registry, locator, job_id)
+    dbapi = engine.dialect.loaded_dbapi
+    # what the database refuses in the data itself (the hot path uses the driver directly)
+    refused = (sa.exc.DataError, sa.exc.IntegrityError, dbapi.DataError, dbapi.IntegrityError)
+    try:
+        with engine.begin() as conn:
+            return store_results(conn, batch, config.registry, locator, job_id)
+    except refused as exc:
+        if len(batch) == 1:
+            raise
+        # Something in one reply the database refuses: it must not cost the others theirs.
+        log.warning(
+            "storing %d crawl results failed (%s); storing them one by one", len(batch), exc
+        )
+    outcome = BatchOutcome()
+    for result in batch:
+        try:
+            with engine.begin() as conn:
+                stored = store_results(conn, [result], config.registry, locator, job_id)
+        except refused as exc:
+            log.warning("the crawl result of instance %s cannot be stored: %s", result.key, exc)
+            failed = replace(result, ok=False, data=None, error=UNSTORABLE, bodies=None)
+            with engine.begin() as conn:
+                stored = store_results(conn, [failed], config.registry, locator, job_id)
+        outcome.ok += stored.ok
+        outcome.failed += stored.failed
+        outcome.errors.update(stored.errors)
+    return outcome
 
 
 def _store_in_process(job_id: str | None, batch: list[FetchResult]) -> BatchOutcome:

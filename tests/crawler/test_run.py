@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, stats, system_info
-from cephalopod.crawler import store
-from cephalopod.crawler.run import crawl, long_lived_objects_frozen
-from cephalopod.db import db
+from cephalopod.crawler import run, store
+from cephalopod.crawler.fetch import FetchResult
+from cephalopod.crawler.run import CrawlConfig, crawl, long_lived_objects_frozen
+from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
 
@@ -160,9 +161,7 @@ def test_without_geolocation_data_known_locations_are_kept(
 def test_an_instance_deleted_during_its_crawl_is_skipped(
     make_app: Callable[..., Flask], make_instance: Callable[..., Any], fleet: str
 ) -> None:
-    from cephalopod.crawler.fetch import FetchResult
     from cephalopod.crawler.store import store_results
-    from cephalopod.db import utcnow
     from cephalopod.stats.fields import parse_field_settings
 
     app = make_app()
@@ -184,9 +183,7 @@ def test_an_instance_deleted_during_its_crawl_is_skipped(
 def test_a_recrawl_rewrites_only_changed_display_values(
     make_app: Callable[..., Flask], make_instance: Callable[..., Any]
 ) -> None:
-    from cephalopod.crawler.fetch import FetchResult
     from cephalopod.crawler.store import store_results
-    from cephalopod.db import utcnow
     from cephalopod.stats.fields import parse_field_settings
 
     app = make_app()
@@ -278,3 +275,30 @@ def test_queries_by_many_ids_stay_within_the_bound_variable_limit(
         cursor = conn.connection.driver_connection.cursor()
         rows = sql.by_ids(cursor, sql.select_ids, ids)
     assert sorted(row[0] for row in rows) == sorted(made)
+
+
+def test_a_result_the_database_refuses_fails_alone(
+    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
+) -> None:
+    made = [make_instance(url=f"{fleet}/i/{n}") for n in range(3)]
+    # past the fetcher's checks by construction: what a database might still refuse
+    data = [{"version": "1"}, {"version": "x\x00y"}, {"version": "3"}]
+    batch = [
+        FetchResult(inst.id, True, d, None, "127.0.0.1", utcnow(), 0.1)
+        for inst, d in zip(made, data, strict=True)
+    ]
+    config = CrawlConfig.from_app(crawl_app)
+    with crawl_app.app_context():
+        outcome = run._store(db.engine, config, None, None, batch)
+        rows = [db.session.get(Instance, inst.id) for inst in made]
+        postgres = db.engine.dialect.name == "postgresql"
+    assert [row.crawl_status for row in rows[::2]] == ["ok", "ok"]
+    assert [row.crawled_data for row in rows[::2]] == [data[0], data[2]]
+    if postgres:  # no PostgreSQL text holds a NUL
+        assert (outcome.ok, outcome.failed) == (2, 1)
+        assert outcome.errors == {run.UNSTORABLE: 1}
+        assert (rows[1].crawl_status, rows[1].crawl_error) == ("error", run.UNSTORABLE)
+        assert rows[1].crawled_data is None
+    else:  # SQLite does
+        assert (outcome.ok, outcome.failed) == (3, 0)
+        assert rows[1].crawled_data == data[1]
