@@ -40,6 +40,7 @@ jobs = CrawlJob.__table__
 fields_table = InstanceField.__table__
 instances = Instance.__table__
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _SQLITE_MAX_VARIABLES = 999  # bound variables per statement in every SQLite version
 _LOCATION_COLUMNS = ("country_code", "country_name", "city", "latitude", "longitude")
 
@@ -107,6 +108,32 @@ class _Sql:
             f"VALUES ({mark}, {mark}, {json_mark}) "
             "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
         )
+        # PostgreSQL: one statement per batch, its rows in one JSON parameter. Statement by
+        # statement, each row cost a round of parsing, planning and executor start-up.
+        self.update_set = {
+            (ok, locate): (
+                "UPDATE instances AS i SET "  # noqa: S608
+                + (
+                    "crawled_data = v.data, last_crawl_at = v.at, last_success_at = v.at, "
+                    "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0"
+                    if ok
+                    else "crawl_error = v.error, last_crawl_at = v.at, crawl_status = 'error', "
+                    "consecutive_failures = i.consecutive_failures + 1"
+                )
+                + ", ip = COALESCE(v.ip, i.ip)"
+                + "".join(f", {col} = v.{col}" for col in _LOCATION_COLUMNS if locate)
+                + " FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS v (id bigint, data jsonb, "
+                "error text, at timestamptz, ip text, country_code text, country_name text, "
+                "city text, latitude float8, longitude float8) WHERE i.id = v.id"
+            )
+            for ok in (True, False)
+            for locate in (True, False)
+        }
+        self.upsert_snapshot_set = (
+            "INSERT INTO snapshots (instance_id, day, data) SELECT id, day, data "
+            "FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS v (id bigint, day date, data jsonb) "
+            "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
+        )
 
     def by_ids(self, cursor: Any, template: str, ids: list[int]) -> list[tuple[Any, ...]]:
         """Run a ``WHERE ... IN`` query for many ids and return all rows.
@@ -123,14 +150,48 @@ class _Sql:
             rows += cursor.execute(template.format(",".join("?" * len(part))), part).fetchall()
         return rows
 
-    def timestamp(self, value: datetime) -> datetime | str:
-        """Encode a timestamp as the UTCDateTime column stores it (SQLite: naive UTC text)."""
+    def timestamp(self, value: datetime) -> str:
+        """Encode a timestamp as SQLite's UTCDateTime column stores it, or in ISO 8601."""
         value = value.astimezone(UTC)
-        return value if self.postgres else value.strftime("%Y-%m-%d %H:%M:%S.%f")
+        return value.isoformat() if self.postgres else value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
-    def day(self, value: date) -> date | str:
-        """Encode a date as the Date column stores it."""
-        return value if self.postgres else value.isoformat()
+    def day(self, value: date) -> str:
+        """Encode a date as the Date column stores it (and PostgreSQL reads it)."""
+        return value.isoformat()
+
+    def write_updates(
+        self, cursor: Any, key: tuple[bool, bool], rows: list[tuple[Any, ...]]
+    ) -> int:
+        """Apply the health (and data) updates of one kind; return the rows updated."""
+        if not self.postgres:
+            cursor.executemany(self.update[key], rows)
+            return cursor.rowcount
+        ok, locate = key
+        names = ["data" if ok else "error", "at", *(["at"] if ok else []), "ip"]
+        names += [*(_LOCATION_COLUMNS if locate else ()), "id"]
+        cursor.execute(self.update_set[key], (_json_rows(names, rows, raw=0 if ok else None),))
+        return cursor.rowcount
+
+    def write_snapshots(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+        """Upsert the day's snapshots ((instance id, day, JSON text) rows)."""
+        if not self.postgres:
+            cursor.executemany(self.upsert_snapshot, rows)
+            return
+        unique = list({(row[0], row[1]): row for row in rows}.values())  # one per conflict key
+        cursor.execute(self.upsert_snapshot_set, (_json_rows(("id", "day", "data"), unique, 2),))
+
+
+def _json_rows(names: Sequence[str], rows: list[tuple[Any, ...]], raw: int | None) -> str:
+    """Encode rows as a JSON array of objects; column ``raw`` already holds JSON text."""
+    parts = []
+    for row in rows:
+        values = dict(zip(names, row, strict=True))
+        if raw is None:
+            parts.append(_ENCODE(values))
+        else:  # splice the JSON text in rather than decode and encode it again
+            text = values.pop(names[raw])
+            parts.append(f'{_ENCODE(values)[:-1]},"{names[raw]}":{text}}}')
+    return f"[{','.join(parts)}]"
 
 
 _SQL: dict[str, _Sql] = {}
@@ -222,10 +283,10 @@ def store_results(
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         updated_ok = 0
-        for (ok, located), rows in updates.items():
+        for key, rows in updates.items():
             if rows:
-                cursor.executemany(sql.update[ok, located], rows)
-                updated_ok += cursor.rowcount if ok else 0
+                updated = sql.write_updates(cursor, key, rows)
+                updated_ok += updated if key[0] else 0
         if ok_ids:
             if updated_ok < len(ok_ids):
                 # An instance deleted while it was crawled is skipped: the UPDATEs above
@@ -244,7 +305,7 @@ def store_results(
             elif value_rows:
                 cursor.executemany(sql.insert_fields, value_rows)
             if snapshot_rows:
-                cursor.executemany(sql.upsert_snapshot, snapshot_rows)
+                sql.write_snapshots(cursor, snapshot_rows)
     finally:
         cursor.close()
     if results:

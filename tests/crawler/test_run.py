@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -302,3 +303,24 @@ def test_a_result_the_database_refuses_fails_alone(
     else:  # SQLite does
         assert (outcome.ok, outcome.failed) == (3, 0)
         assert rows[1].crawled_data == data[1]
+
+
+def test_json_rows_splice_the_raw_column_into_valid_json() -> None:
+    rows = [
+        ('{"a":[1,"x"],"é":null}', "2026-11-28T00:00:00+00:00", None, 'quote " back\\ \n', 7),
+        ("{}", "t", "127.0.0.1", "", 8),
+    ]
+    names = ("data", "at", "ip", "city", "id")
+    decoded = json.loads(store._json_rows(names, rows, raw=0))
+    assert decoded == [
+        {
+            "data": {"a": [1, "x"], "é": None},
+            "at": rows[0][1],
+            "ip": None,
+            "city": rows[0][3],
+            "id": 7,
+        },
+        {"data": {}, "at": "t", "ip": "127.0.0.1", "city": "", "id": 8},
+    ]
+    plain = json.loads(store._json_rows(("error", "id"), [("HTTP 500", 1)], raw=None))
+    assert plain == [{"error": "HTTP 500", "id": 1}]
