@@ -34,10 +34,25 @@ def _scalar_columns(kind: type, value: Any) -> Columns:
     return _columns(display_value(value, _NO_SPEC))
 
 
+def _int_columns(value: int) -> Columns:
+    """`split_display` of an int, the short way.
+
+    Counters (users, events) are ints that rarely repeat, so the cache above misses them,
+    and a crawl stores thousands.
+    """
+    text = int.__repr__(value)  # what json.dumps writes
+    try:
+        return text, float(value)
+    except OverflowError:
+        return text, None
+
+
 def display_columns(raw: Any, registry: FieldRegistry, name: str) -> Columns:
     """Return (value_text, value_num) of a visible field's crawled value; (None, None): none."""
     if raw is None:
         return None, None
+    if type(raw) is int:
+        return _int_columns(raw)
     if isinstance(raw, str | bool | int | float):
         return _scalar_columns(type(raw), raw)
     value = display_value(raw, registry.spec(name))
