@@ -98,6 +98,8 @@ class _Sql:
             if self.postgres
             else f"SELECT {columns} FROM instance_fields WHERE instance_id IN ({{}})"  # noqa: S608
         )
+        # SQLite keeps crawled_data as the very JSON text the crawler wrote (PostgreSQL as jsonb)
+        self.select_data = "SELECT id, crawled_data FROM instances WHERE id IN ({})"
         self.select_ids = (
             "SELECT id FROM unnest(CAST(%s AS bigint[])) AS ids (id) JOIN instances USING (id)"
             if self.postgres
@@ -254,7 +256,7 @@ def store_results(
     outcome = BatchOutcome()
     updates: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {k: [] for k in sql.update}
     ok_ids: list[int] = []
-    value_rows: list[tuple[Any, ...]] = []
+    crawled: list[tuple[int, dict[str, Any], str]] = []
     snapshot_rows: list[tuple[Any, ...]] = []
     for result in results:
         instance_id = int(result.key)  # type: ignore[call-overload]
@@ -267,7 +269,7 @@ def store_results(
             text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
             updates[True, location is not None].append((text, at, at, *tail))
             ok_ids.append(instance_id)
-            value_rows.extend(display_tuples(instance_id, data, registry))
+            crawled.append((instance_id, data, text))
             day = sql.day(result.started_at.astimezone(UTC).date())
             snapshot_rows.append((instance_id, day, text))
             outcome.ok += 1
@@ -282,6 +284,13 @@ def store_results(
         conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
+        # Display values derive from the crawled data alone (a change of field settings
+        # recomputes them all), so where the data is the same text as before, so are they.
+        previous: dict[int, str] = {}
+        if crawled and not sql.postgres:
+            previous = dict(sql.by_ids(cursor, sql.select_data, ok_ids))  # type: ignore[arg-type]
+        changed = [(iid, data) for iid, data, text in crawled if previous.get(iid) != text]
+        value_rows = [row for iid, data in changed for row in display_tuples(iid, data, registry)]
         updated_ok = 0
         for key, rows in updates.items():
             if rows:
@@ -294,7 +303,8 @@ def store_results(
                 existing = {row[0] for row in sql.by_ids(cursor, sql.select_ids, ok_ids)}
                 value_rows = [row for row in value_rows if row[0] in existing]
                 snapshot_rows = [row for row in snapshot_rows if row[0] in existing]
-            stale, value_rows = _changed_values(sql, cursor, ok_ids, value_rows)
+            changed_ids = [iid for iid, _data in changed]
+            stale, value_rows = _changed_values(sql, cursor, changed_ids, value_rows)
             if stale:
                 cursor.executemany(sql.delete_field, stale)
             value_rows.sort(key=itemgetter(1))  # in field order the index pages stay hot
