@@ -242,8 +242,6 @@ def _store(
         with engine.begin() as conn:
             return store_results(conn, batch, config.registry, locator, job_id)
     except refused as exc:
-        if len(batch) == 1:
-            raise
         # Something in one reply the database refuses: it must not cost the others theirs.
         log.warning(
             "storing %d crawl results failed (%s); storing them one by one", len(batch), exc

@@ -276,12 +276,18 @@ def test_queries_by_many_ids_stay_within_the_bound_variable_limit(
     assert sorted(row[0] for row in rows) == sorted(made)
 
 
+@pytest.mark.parametrize("poison", ["nul", "huge"])
 def test_a_result_the_database_refuses_fails_alone(
-    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
+    crawl_app: Flask,
+    make_instance: Callable[..., Any],
+    fleet: str,
+    poison: str,
 ) -> None:
     made = [make_instance(url=f"{fleet}/i/{n}") for n in range(3)]
     # past the fetcher's checks by construction: what a database might still refuse
     data = [{"version": "1"}, {"version": "x\x00y"}, {"version": "3"}]
+    if poison == "huge":  # a 1,500-digit display value: longer than its column
+        data[1] = {"version": 10**1500}
     batch = [
         FetchResult(inst.id, True, d, None, "127.0.0.1", utcnow(), 0.1)
         for inst, d in zip(made, data, strict=True)
@@ -293,7 +299,7 @@ def test_a_result_the_database_refuses_fails_alone(
         postgres = db.engine.dialect.name == "postgresql"
     assert [row.crawl_status for row in rows[::2]] == ["ok", "ok"]
     assert [row.crawled_data for row in rows[::2]] == [data[0], data[2]]
-    if postgres:  # no PostgreSQL text holds a NUL
+    if postgres:  # no PostgreSQL text holds a NUL, no varchar(1000) 1,500 digits
         assert (outcome.ok, outcome.failed) == (2, 1)
         assert outcome.errors == {run.UNSTORABLE: 1}
         assert (rows[1].crawl_status, rows[1].crawl_error) == ("error", run.UNSTORABLE)
@@ -301,6 +307,11 @@ def test_a_result_the_database_refuses_fails_alone(
     else:  # SQLite does
         assert (outcome.ok, outcome.failed) == (3, 0)
         assert rows[1].crawled_data == data[1]
+    # alone in its batch (a crawl of one instance), it fails the same way, without raising
+    alone = FetchResult(made[1].id, True, data[1], None, "127.0.0.1", utcnow(), 0.1)
+    with crawl_app.app_context():
+        outcome = run._store(db.engine, config, None, None, [alone])
+    assert (outcome.ok, outcome.failed) == ((0, 1) if postgres else (1, 0))
 
 
 def test_json_rows_splice_the_raw_column_into_valid_json() -> None:
