@@ -288,6 +288,9 @@ def store_results(
         # recomputes them all), so where the data is the same text as before, so are they.
         previous: dict[int, str] = {}
         if crawled and not sql.postgres:
+            # a write first: it takes SQLite's write lock, which keeps what is read next true
+            # until the commit (a read alone would run outside the transaction)
+            touch_data_version(conn)
             previous = dict(sql.by_ids(cursor, sql.select_data, ok_ids))  # type: ignore[arg-type]
         changed = [(iid, data) for iid, data, text in crawled if previous.get(iid) != text]
         value_rows = [row for iid, data in changed for row in display_tuples(iid, data, registry)]
@@ -318,8 +321,10 @@ def store_results(
                 sql.write_snapshots(cursor, snapshot_rows)
     finally:
         cursor.close()
-    if results:
-        touch_data_version(conn)  # cached statistics are stale from this commit on
+    if results and (sql.postgres or not crawled):
+        # cached statistics are stale from this commit on; on PostgreSQL last, so that the
+        # meta row stays locked briefly while other workers store their batches
+        touch_data_version(conn)
     if job_id is not None and results:
         conn.execute(
             sa.update(jobs)
