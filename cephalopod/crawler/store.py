@@ -61,22 +61,40 @@ class _Sql:
     def __init__(self, dialect: str) -> None:
         self.postgres = dialect == "postgresql"
         mark = "%s" if self.postgres else "?"
-        json_mark = "CAST(%s AS jsonb)" if self.postgres else "?"
-        located = ", ".join(f"{col} = {mark}" for col in _LOCATION_COLUMNS)
+        # The health (and data) updates, by (ok, located). PostgreSQL: one statement per batch,
+        # its rows in one JSON parameter; statement by statement, each row cost a round of
+        # parsing, planning and executor start-up. SQLite: one row per execution.
         self.update = {
             (ok, locate): (
-                "UPDATE instances SET "  # noqa: S608
-                + (
-                    f"crawled_data = {json_mark}, last_crawl_at = {mark}, "
-                    f"last_success_at = {mark}, crawl_status = 'ok', crawl_error = NULL, "
-                    "consecutive_failures = 0"
-                    if ok
-                    else f"crawl_error = {mark}, last_crawl_at = {mark}, "
-                    "crawl_status = 'error', consecutive_failures = consecutive_failures + 1"
+                (
+                    "UPDATE instances AS i SET "  # noqa: S608
+                    + (
+                        "crawled_data = v.data, last_crawl_at = v.at, last_success_at = v.at, "
+                        "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0"
+                        if ok
+                        else "crawl_error = v.error, last_crawl_at = v.at, "
+                        "crawl_status = 'error', consecutive_failures = i.consecutive_failures + 1"
+                    )
+                    + ", ip = COALESCE(v.ip, i.ip)"
+                    + "".join(f", {col} = v.{col}" for col in _LOCATION_COLUMNS if locate)
+                    + " FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS v (id bigint, data jsonb, "
+                    "error text, at timestamptz, ip text, country_code text, country_name text, "
+                    "city text, latitude float8, longitude float8) WHERE i.id = v.id"
                 )
-                + f", ip = COALESCE({mark}, ip)"
-                + (f", {located}" if locate else "")
-                + f" WHERE id = {mark}"
+                if self.postgres
+                else (
+                    "UPDATE instances SET "  # noqa: S608
+                    + (
+                        "crawled_data = ?, last_crawl_at = ?, last_success_at = ?, "
+                        "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0"
+                        if ok
+                        else "crawl_error = ?, last_crawl_at = ?, crawl_status = 'error', "
+                        "consecutive_failures = consecutive_failures + 1"
+                    )
+                    + ", ip = COALESCE(?, ip)"
+                    + "".join(f", {col} = ?" for col in _LOCATION_COLUMNS if locate)
+                    + " WHERE id = ?"
+                )
             )
             for ok in (True, False)
             for locate in (True, False)
@@ -105,36 +123,16 @@ class _Sql:
             if self.postgres
             else "SELECT id FROM instances WHERE id IN ({})"
         )
+        # the day's snapshots, the same way
         self.upsert_snapshot = (
             "INSERT INTO snapshots (instance_id, day, data) "  # noqa: S608
-            f"VALUES ({mark}, {mark}, {json_mark}) "
-            "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
-        )
-        # PostgreSQL: one statement per batch, its rows in one JSON parameter. Statement by
-        # statement, each row cost a round of parsing, planning and executor start-up.
-        self.update_set = {
-            (ok, locate): (
-                "UPDATE instances AS i SET "  # noqa: S608
-                + (
-                    "crawled_data = v.data, last_crawl_at = v.at, last_success_at = v.at, "
-                    "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0"
-                    if ok
-                    else "crawl_error = v.error, last_crawl_at = v.at, crawl_status = 'error', "
-                    "consecutive_failures = i.consecutive_failures + 1"
-                )
-                + ", ip = COALESCE(v.ip, i.ip)"
-                + "".join(f", {col} = v.{col}" for col in _LOCATION_COLUMNS if locate)
-                + " FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS v (id bigint, data jsonb, "
-                "error text, at timestamptz, ip text, country_code text, country_name text, "
-                "city text, latitude float8, longitude float8) WHERE i.id = v.id"
+            + (
+                "SELECT id, day, data FROM jsonb_to_recordset(CAST(%s AS jsonb)) "
+                "AS v (id bigint, day date, data jsonb) "
+                if self.postgres
+                else "VALUES (?, ?, ?) "
             )
-            for ok in (True, False)
-            for locate in (True, False)
-        }
-        self.upsert_snapshot_set = (
-            "INSERT INTO snapshots (instance_id, day, data) SELECT id, day, data "
-            "FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS v (id bigint, day date, data jsonb) "
-            "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
+            + "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
         )
 
     def by_ids(self, cursor: Any, template: str, ids: list[int]) -> list[tuple[Any, ...]]:
@@ -171,7 +169,7 @@ class _Sql:
         ok, locate = key
         names = ["data" if ok else "error", "at", *(["at"] if ok else []), "ip"]
         names += [*(_LOCATION_COLUMNS if locate else ()), "id"]
-        cursor.execute(self.update_set[key], (_json_rows(names, rows, raw=0 if ok else None),))
+        cursor.execute(self.update[key], (_json_rows(names, rows, raw=0 if ok else None),))
         return cursor.rowcount
 
     def write_snapshots(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
@@ -180,7 +178,7 @@ class _Sql:
             cursor.executemany(self.upsert_snapshot, rows)
             return
         unique = list({(row[0], row[1]): row for row in rows}.values())  # one per conflict key
-        cursor.execute(self.upsert_snapshot_set, (_json_rows(("id", "day", "data"), unique, 2),))
+        cursor.execute(self.upsert_snapshot, (_json_rows(("id", "day", "data"), unique, 2),))
 
 
 def _json_rows(names: Sequence[str], rows: list[tuple[Any, ...]], raw: int | None) -> str:
@@ -287,10 +285,12 @@ def store_results(
         # Display values derive from the crawled data alone (a change of field settings
         # recomputes them all), so where the data is the same text as before, so are they.
         previous: dict[int, str] = {}
-        if crawled and not sql.postgres:
-            # a write first: it takes SQLite's write lock, which keeps what is read next true
-            # until the commit (a read alone would run outside the transaction)
+        if results and not sql.postgres:
+            # cached statistics are stale from this commit on. A write first: it takes
+            # SQLite's write lock, which keeps what is read next true until the commit (a
+            # read alone would run outside the transaction).
             touch_data_version(conn)
+        if crawled and not sql.postgres:
             previous = dict(sql.by_ids(cursor, sql.select_data, ok_ids))  # type: ignore[arg-type]
         changed = [(iid, data) for iid, data, text in crawled if previous.get(iid) != text]
         value_rows = [row for iid, data in changed for row in display_tuples(iid, data, registry)]
@@ -321,9 +321,9 @@ def store_results(
                 sql.write_snapshots(cursor, snapshot_rows)
     finally:
         cursor.close()
-    if results and (sql.postgres or not crawled):
-        # cached statistics are stale from this commit on; on PostgreSQL last, so that the
-        # meta row stays locked briefly while other workers store their batches
+    if results and sql.postgres:
+        # cached statistics are stale from this commit on; last, so that the meta row stays
+        # locked briefly while other workers store their batches
         touch_data_version(conn)
     if job_id is not None and results:
         conn.execute(
