@@ -29,7 +29,7 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
-from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, free_port
+from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, SERVERS, free_port
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -200,8 +200,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=3, help="bare/crawl pairs to run")
     parser.add_argument(
         "--server",
-        choices=("lean", "aiohttp"),
-        default="lean",
+        choices=SERVERS,
+        default=SERVERS[0],
         help="the fleet's HTTP server (see benchmarks.fleet)",
     )
     args = parser.parse_args(argv)

@@ -28,6 +28,8 @@ from typing import Any
 
 from aiohttp import web
 
+#: The simulator's HTTP servers, by name (the default first): see `main`.
+SERVERS = ("lean", "aiohttp")
 ENDPOINTS = [{"url": "/system-info", "headers": {}}, {"url": "/stats", "headers": {}}]
 VERSIONS = ["3.3.7", "3.3.6", "3.3.5", "3.2.9", "3.2.1", "3.1.4"]
 PYTHONS = ["3.12.7", "3.12.1", "3.11.9", "3.10.14"]
@@ -189,8 +191,8 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per reply")
     parser.add_argument(
         "--server",
-        choices=("lean", "aiohttp"),
-        default="lean",
+        choices=SERVERS,
+        default=SERVERS[0],
         help="lean: FleetProtocol (default); aiohttp: the aiohttp web app the tests use",
     )
     args = parser.parse_args()
