@@ -119,11 +119,20 @@ def crawl_one(app: Flask, instance_id: int) -> CrawlSummary:
 
 
 def prune_history(app: Flask) -> int:
-    """Delete snapshots older than HISTORY_RETENTION_DAYS; return how many went."""
-    from cephalopod.instances.models import Snapshot
+    """Delete snapshots older than HISTORY_RETENTION_DAYS; return how many went.
+
+    Also drops display values whose instance is gone (they have no foreign key: see
+    `InstanceField`), e.g. after an instance was deleted with SQL by hand.
+    """
+    from cephalopod.instances.models import Instance, InstanceField, Snapshot
 
     keep_from = utcnow().date() - timedelta(days=app.config["HISTORY_RETENTION_DAYS"])
+    fields, instances = InstanceField.__table__, Instance.__table__
+    orphaned = ~sa.exists().where(instances.c.id == fields.c.instance_id)
     with app.app_context(), db.engine.begin() as conn:
         deleted = conn.execute(sa.delete(Snapshot.__table__).where(Snapshot.day < keep_from))
+        orphans = conn.execute(sa.delete(fields).where(orphaned))
     log.info("Pruned %d snapshots older than %s", deleted.rowcount, keep_from)
+    if orphans.rowcount:
+        log.info("Dropped the display values of %d deleted instances", orphans.rowcount)
     return deleted.rowcount

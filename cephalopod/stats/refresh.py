@@ -65,6 +65,9 @@ def recompute_display_values(
                 .where(instances.c.id > last_id)
                 .order_by(instances.c.id)
                 .limit(PAGE)
+                # held until the commit: an instance deleted meanwhile leaves no values behind
+                # (SQLite has no row locks; its single writer refuses a stale read instead)
+                .with_for_update()
             ).all()
             if not page:
                 break

@@ -15,7 +15,7 @@ from cephalopod.crawler import jobs
 from cephalopod.crawler.models import CrawlJob
 from cephalopod.crawler.scheduler import embedded_worker
 from cephalopod.db import db, utcnow
-from cephalopod.instances.models import Instance, Snapshot
+from cephalopod.instances.models import Instance, InstanceField, Snapshot
 
 
 def test_start_crawl_all_runs_in_background_and_reports_progress(
@@ -75,6 +75,25 @@ def test_prune_history_keeps_the_retention_window(
     with app.app_context():
         kept = sorted(db.session.scalars(sa.select(Snapshot.day)).all())
     assert kept == sorted(days[:2])
+
+
+def test_prune_history_drops_display_values_of_deleted_instances(
+    app: Flask, make_instance: Callable[..., Any]
+) -> None:
+    kept, gone = make_instance(), make_instance()
+    with app.app_context():
+        db.session.add_all(
+            InstanceField(instance_id=inst.id, field="version", value_text='"1.0"')
+            for inst in (kept, gone)
+        )
+        db.session.commit()
+        # deleted by hand, as a person with a SQL prompt might: nothing cascades
+        db.session.execute(sa.delete(Instance).where(Instance.id == gone.id))
+        db.session.commit()
+    jobs.prune_history(app)
+    with app.app_context():
+        left = db.session.scalars(sa.select(InstanceField.instance_id)).all()
+    assert left == [kept.id]
 
 
 def test_a_failed_chunk_still_counts_so_the_job_ends(
