@@ -20,7 +20,8 @@ class Instance(db.Model):
 
     __tablename__ = "instances"
     __table_args__ = (
-        # covers the statistics' count per country for any status, without reading rows
+        # covers the statistics' count per country for any status, without reading rows; and
+        # every look-up by country (an index on country_code alone would only add write cost)
         sa.Index(
             "ix_instances_country_code_country_name_enabled",
             "country_code",
@@ -51,7 +52,7 @@ class Instance(db.Model):
 
     # where the server is, located from the address the crawler connected to
     ip: Mapped[str | None] = mapped_column(sa.String(45))
-    country_code: Mapped[str | None] = mapped_column(sa.String(2), index=True)
+    country_code: Mapped[str | None] = mapped_column(sa.String(2))  # indexed: __table_args__
     country_name: Mapped[str | None] = mapped_column(sa.String(100))
     city: Mapped[str | None] = mapped_column(sa.String(200))
     latitude: Mapped[float | None]
@@ -79,8 +80,10 @@ class InstanceField(db.Model):
     """
 
     __tablename__ = "instance_fields"
+    # Each index costs a crawl one insert per stored value; these are the ones the list and
+    # the statistics use (a (field, value_num) index was never chosen: numeric aggregates
+    # read the covering index, and the list's sort by a field needs more than value_num).
     __table_args__ = (
-        sa.Index("ix_instance_fields_field_value_num", "field", "value_num"),
         sa.Index("ix_instance_fields_field_value_text", "field", "value_text"),
         # covering: a field's values by instance without reading the table (list sorted by a
         # field, charts grouped by country or by another field)
