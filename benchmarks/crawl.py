@@ -2,14 +2,15 @@
 
     python -m benchmarks crawl --num 10000 [--dburl postgresql] [--latency 0.02] [--rounds 3]
 
-Starts the fleet simulator in its own process. Each round times a bare client (same
-library, same concurrency, no database; `benchmarks.bare`, in a fresh process) fetching
-every instance's endpoints, then registers the same instances in a fresh database and
-times the real ``cephalopod crawl`` command in a subprocess twice: the first crawl, which
-stores everything anew, and the daily recrawl, which finds the same values. Prints the
-times and ratios of every round, the median ratios, and the crawl's peak memory (RSS).
-Rounds alternate the bare client and the crawls, so that a machine busy for a while
-weighs on both alike.
+Starts the fleet simulator in its own process. Each round registers the instances in a
+fresh database and times the real ``cephalopod crawl`` command in a subprocess twice: the
+first crawl, which stores everything anew, and the daily recrawl, which finds the same
+values. A bare client (same library, same concurrency, no database; `benchmarks.bare`, in a
+fresh process) fetching every instance's endpoints runs right before and right after each
+crawl, and each crawl is compared with the mean of the two: this machine's speed drifts by
+10 % and more within a minute, which a single reference run would count against one side.
+Prints the times and ratios of every round, the median ratios, and the crawl's peak memory
+(RSS).
 """
 
 from __future__ import annotations
@@ -92,11 +93,13 @@ def seed(dburl: str, base: str, num: int, env: dict[str, str]) -> None:
 
 def crawl_twice(
     dburl: str | None, base: str, num: int, concurrency: int
-) -> list[tuple[float, float]]:
+) -> tuple[list[float], list[tuple[float, float]]]:
     """Seed a fresh database with the fleet and time ``cephalopod crawl`` twice.
 
     The first crawl stores everything anew; the second is the daily recrawl, which finds
-    the same values. Returns (seconds the crawl reports, wall seconds of the command) of each.
+    the same values. The bare client runs before, between and after them. Returns the bare
+    client's three times and (seconds the crawl reports, wall seconds of the command) of
+    each crawl.
     """
     pg_name = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,7 +124,12 @@ def crawl_twice(
                 "CEPHALOPOD_INSTANCE_PATH": tmp,
             }
             seed(dburl, base, num, env)
-            return [run_crawl(env, num) for _ in range(2)]
+            bare = [time_bare_client(base, num, concurrency)]
+            crawls = []
+            for _ in range(2):
+                crawls.append(run_crawl(env, num))
+                bare.append(time_bare_client(base, num, concurrency))
+            return bare, crawls
         finally:
             if pg_name:
                 with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
@@ -139,10 +147,12 @@ def run_crawl(env: dict[str, str], num: int) -> tuple[float, float]:
         text=True,
     ).stdout
     wall = time.perf_counter() - start
-    match = re.search(r"in ([\d.]+) s .*: (\d+) ok, (\d+) failed", out)
+    match = re.search(r"in ([\d.]+) s \(([\d.]+)/s\): (\d+) ok, (\d+) failed", out)
     if match is None:
         raise SystemExit(f"unexpected crawl output:\n{out}")
-    inner, ok, failed = float(match[1]), int(match[2]), int(match[3])
+    ok, failed = int(match[3]), int(match[4])
+    # the rate has more significant digits than the printed duration
+    inner = num / float(match[2]) if float(match[2]) else float(match[1])
     if (ok, failed) != (num, 0):
         raise SystemExit(f"the crawl did not succeed for every instance: {ok} ok, {failed} failed")
     return inner, wall
@@ -165,14 +175,17 @@ def run(
         )
         ratios: dict[str, list[float]] = {"first crawl": [], "recrawl": []}
         for n in range(1, rounds + 1):
-            bare = time_bare_client(base, num, concurrency)
-            print(f"round {n}: bare client {bare:6.2f} s ({num / bare:5.0f}/s)")
-            crawls = crawl_twice(dburl, base, num, concurrency)
-            for (kind, kept), (inner, wall) in zip(ratios.items(), crawls, strict=True):
+            bares, crawls = crawl_twice(dburl, base, num, concurrency)
+            print(f"round {n}: bare client {' / '.join(f'{b:.2f}' for b in bares)} s")
+            for i, ((kind, kept), (inner, wall)) in enumerate(
+                zip(ratios.items(), crawls, strict=True)
+            ):
+                bare = statistics.mean(bares[i : i + 2])  # the runs just before and after
                 kept.append(bare / inner)
                 print(
                     f"         {kind:11}: {inner:6.2f} s ({num / inner:5.0f}/s;"
-                    f" {wall:.2f} s with interpreter start-up) | ratio {bare / inner:.3f}"
+                    f" {wall:.2f} s with interpreter start-up) | bare {bare:.2f} s,"
+                    f" ratio {bare / inner:.3f}"
                 )
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         for kind, kept in ratios.items():
@@ -197,7 +210,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--latency", type=float, default=0.02)
     parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--rounds", type=int, default=3, help="bare/crawl pairs to run")
+    parser.add_argument("--rounds", type=int, default=3, help="fresh databases to crawl twice")
     parser.add_argument(
         "--server",
         choices=SERVERS,
