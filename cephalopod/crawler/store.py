@@ -123,12 +123,13 @@ class _Sql:
             if self.postgres
             else "SELECT id FROM instances WHERE id IN ({})"
         )
-        # the day's snapshots, the same way
+        # the day's snapshots: on PostgreSQL copied from the rows just updated (no second
+        # parse of the JSON), one statement per day
         self.upsert_snapshot = (
-            "INSERT INTO snapshots (instance_id, day, data) "  # noqa: S608
+            "INSERT INTO snapshots (instance_id, day, data) "
             + (
-                "SELECT id, day, data FROM jsonb_to_recordset(CAST(%s AS jsonb)) "
-                "AS v (id bigint, day date, data jsonb) "
+                "SELECT id, CAST(%s AS date), crawled_data "
+                "FROM unnest(CAST(%s AS bigint[])) AS ids (id) JOIN instances USING (id) "
                 if self.postgres
                 else "VALUES (?, ?, ?) "
             )
@@ -173,12 +174,19 @@ class _Sql:
         return cursor.rowcount
 
     def write_snapshots(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert the day's snapshots ((instance id, day, JSON text) rows)."""
+        """Upsert the day's snapshots ((instance id, day, JSON text) rows).
+
+        On PostgreSQL the data comes from the instance rows, which this transaction has just
+        updated with that very JSON and holds locked.
+        """
         if not self.postgres:
             cursor.executemany(self.upsert_snapshot, rows)
             return
-        unique = list({(row[0], row[1]): row for row in rows}.values())  # one per conflict key
-        cursor.execute(self.upsert_snapshot, (_json_rows(("id", "day", "data"), unique, 2),))
+        by_day: dict[str, set[int]] = {}  # an upsert may meet each conflict key only once
+        for instance_id, day, _text in rows:
+            by_day.setdefault(day, set()).add(instance_id)
+        for day, ids in by_day.items():
+            cursor.execute(self.upsert_snapshot, (day, sorted(ids)))
 
 
 def _json_rows(names: Sequence[str], rows: list[tuple[Any, ...]], raw: int | None) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,37 @@ def test_an_instance_deleted_during_its_crawl_is_skipped(
         assert outcome.ok == 2
         assert db.session.scalars(sa.select(Snapshot.instance_id)).all() == [kept.id]
         assert db.session.scalars(sa.select(InstanceField.instance_id)).all() == [kept.id]
+
+
+def test_snapshots_keep_the_latest_crawl_of_each_day(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any]
+) -> None:
+    app = make_app()
+    inst, other = make_instance(), make_instance()
+    registry = parse_field_settings({"hidden": None})
+    today = utcnow()
+    yesterday = today - timedelta(days=1)
+
+    def store(*crawls: tuple[Any, dict[str, Any], datetime]) -> None:
+        results = [FetchResult(i.id, True, data, None, None, at, 0.1) for i, data, at in crawls]
+        with app.app_context(), db.engine.begin() as conn:
+            store_results(conn, results, registry)
+
+    store((inst, {"v": 1}, yesterday), (other, {"v": 9}, today))
+    store((inst, {"v": 2, "hidden": "x"}, today))
+    store((inst, {"v": 3, "hidden": "x"}, today))  # the latest of the day wins
+    with app.app_context():
+        kept = db.session.execute(
+            sa.select(Snapshot.instance_id, Snapshot.day, Snapshot.data).order_by(Snapshot.id)
+        ).all()
+        assert sorted(kept) == sorted(
+            [
+                (inst.id, yesterday.date(), {"v": 1}),
+                (other.id, today.date(), {"v": 9}),
+                (inst.id, today.date(), {"v": 3}),  # a hidden field is not kept either
+            ]
+        )
+        assert db.session.get(Instance, inst.id).crawled_data == {"v": 3}
 
 
 def test_a_recrawl_rewrites_only_changed_display_values(
