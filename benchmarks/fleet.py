@@ -74,14 +74,10 @@ def fleet_app(latency: float = 0.0) -> web.Application:
     """Build the aiohttp app serving every fake instance."""
 
     async def handle(request: web.Request) -> web.Response:
-        try:
-            n = int(request.match_info["n"])
-            reply = REPLIES[request.match_info["endpoint"]]
-        except (KeyError, ValueError):
-            raise web.HTTPNotFound() from None
-        if latency:
+        status, body = reply_for(request.raw_path.encode())  # the lean server's routing
+        if status == 200 and latency:
             await asyncio.sleep(latency)
-        return web.Response(body=json.dumps(reply(n)).encode(), content_type="application/json")
+        return web.Response(status=status, body=body, content_type="application/json")
 
     app = web.Application()
     app.router.add_get("/i/{n}/{endpoint}", handle)
