@@ -235,8 +235,10 @@ def decode_result(
 ) -> FetchResult:
     """Finish a result fetched with ``decode=False``: parse and merge its replies in order.
 
-    Exactly what the fetcher would have done itself, so a bad reply fails the instance with
-    the same error. Lets a crawl parse JSON in its writer, off the event loop's core.
+    A bad reply fails the instance with the error the fetcher would have given it. (One
+    difference: a decoding fetcher stops at the first bad reply, where this one has fetched
+    them all first, so a later endpoint's HTTP failure is the error reported instead.) Lets a
+    crawl parse JSON in its writer, off the event loop's core.
     """
     if result.bodies is None:
         return result
