@@ -111,29 +111,42 @@ class _Sql:
         )
         columns = "instance_id, field, value_text, value_num"
         self.select_values = (
-            f"SELECT {columns} FROM unnest(CAST(%s AS bigint[])) AS ids (id) "  # noqa: S608
-            "JOIN instance_fields ON instance_id = ids.id"
+            f"SELECT {columns} FROM instance_fields WHERE instance_id = ANY(%s)"  # noqa: S608
             if self.postgres
             else f"SELECT {columns} FROM instance_fields WHERE instance_id IN ({{}})"  # noqa: S608
         )
         # SQLite keeps crawled_data as the very JSON text the crawler wrote (PostgreSQL as jsonb)
         self.select_data = "SELECT id, crawled_data FROM instances WHERE id IN ({})"
         self.select_ids = (
-            "SELECT id FROM unnest(CAST(%s AS bigint[])) AS ids (id) JOIN instances USING (id)"
+            "SELECT id FROM instances WHERE id = ANY(%s)"
             if self.postgres
             else "SELECT id FROM instances WHERE id IN ({})"
         )
         # the day's snapshots: on PostgreSQL copied from the rows just updated (no second
         # parse of the JSON), one statement per day
         self.upsert_snapshot = (
-            "INSERT INTO snapshots (instance_id, day, data) "
+            "INSERT INTO snapshots (instance_id, day, data) "  # noqa: S608
             + (
-                "SELECT id, CAST(%s AS date), crawled_data "
-                "FROM unnest(CAST(%s AS bigint[])) AS ids (id) JOIN instances USING (id) "
+                "SELECT id, CAST(%s AS date), crawled_data FROM instances WHERE id = ANY(%s) "
                 if self.postgres
                 else "VALUES (?, ?, ?) "
             )
             + "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
+        )
+
+        # For the rest of the transaction (PostgreSQL). Crawl results can be crawled again: not waiting
+        # for the WAL flush at each commit is a fair trade (a crash loses at most the last
+        # batches, never consistency). Every statement here finds its rows by the batch's ids,
+        # so index look-ups are always the right plan; left to statistics, the planner reads
+        # and hashes whole tables instead, each batch, whenever the statistics are missing
+        # (tables just filled) or say that a join input is tiny (unnest(), jsonb_to_recordset()
+        # are estimated at 10 and 100 rows).
+        self.transaction_settings = (
+            "SELECT set_config('synchronous_commit', 'off', true), "
+            + ", ".join(
+                f"set_config('{name}', 'off', true)"
+                for name in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin")
+            )
         )
 
     def by_ids(self, cursor: Any, template: str, ids: list[int]) -> list[tuple[Any, ...]]:
@@ -257,7 +270,10 @@ def store_results(
     locator: GeoLocator | None = None,
     job_id: str | None = None,
 ) -> BatchOutcome:
-    """Write a batch of results (keys are instance ids) in the caller's transaction."""
+    """Write a batch of results (keys are instance ids) in the caller's transaction.
+
+    On PostgreSQL this sets `_Sql.transaction_settings` for the rest of that transaction.
+    """
     sql = _sql(conn)
     outcome = BatchOutcome()
     updates: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {k: [] for k in sql.update}
@@ -285,9 +301,7 @@ def store_results(
             outcome.failed += 1
             outcome.errors[error] += 1
     if sql.postgres:
-        # crawl results can be crawled again: not waiting for the WAL flush at each commit is
-        # a fair trade (a crash loses at most the last batches, never consistency)
-        conn.exec_driver_sql("SET LOCAL synchronous_commit TO OFF")
+        conn.exec_driver_sql(sql.transaction_settings)
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         # Display values derive from the crawled data alone (a change of field settings

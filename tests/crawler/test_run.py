@@ -213,6 +213,43 @@ def test_snapshots_keep_the_latest_crawl_of_each_day(
         assert db.session.get(Instance, inst.id).crawled_data == {"v": 3}
 
 
+def test_the_store_reads_only_the_batch_rows_by_index(
+    app: Flask, make_instance: Callable[..., Any]
+) -> None:
+    """No statement of a batch scans a whole table, whatever the planner's statistics say.
+
+    On a few rows (as on tables a bulk load left without statistics) PostgreSQL prefers
+    sequential scans and hash joins, which make every batch cost the size of the tables.
+    """
+    ids = [make_instance().id for _ in range(3)]
+    with app.app_context(), db.engine.begin() as conn:
+        sql = store._sql(conn)
+        cursor = conn.connection.driver_connection.cursor()
+        if sql.postgres:
+            conn.exec_driver_sql(sql.transaction_settings)
+            rows = [{"id": i, "data": {}, "at": "2026-01-01T00:00:00+00:00"} for i in ids]
+            statements = [
+                (sql.update[True, False], (json.dumps(rows),)),
+                (sql.select_values, (ids,)),
+                (sql.select_ids, (ids,)),
+                (sql.upsert_snapshot, ("2026-01-01", ids)),
+            ]
+            explain, whole_table = "EXPLAIN ", ("Seq Scan", "Hash Join", "Merge Join")
+        else:
+            marks = ",".join("?" * len(ids))
+            statements = [
+                (sql.update[True, False], ("{}", "t", "t", None, ids[0])),
+                (sql.select_values.format(marks), ids),
+                (sql.select_data.format(marks), ids),
+                (sql.select_ids.format(marks), ids),
+            ]
+            explain, whole_table = "EXPLAIN QUERY PLAN ", ("SCAN instance", "SCAN snapshots")
+        for statement, params in statements:
+            plan = "\n".join(str(row) for row in cursor.execute(explain + statement, params))
+            assert not any(scan in plan for scan in whole_table), (statement, plan)
+            assert "ndex" in plan or "PRIMARY KEY" in plan, (statement, plan)  # an index
+
+
 def test_a_recrawl_rewrites_only_changed_display_values(
     make_app: Callable[..., Flask], make_instance: Callable[..., Any]
 ) -> None:
