@@ -134,13 +134,13 @@ class _Sql:
             + "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
         )
 
-        # For the rest of the transaction (PostgreSQL). Crawl results can be crawled again: not waiting
-        # for the WAL flush at each commit is a fair trade (a crash loses at most the last
-        # batches, never consistency). Every statement here finds its rows by the batch's ids,
-        # so index look-ups are always the right plan; left to statistics, the planner reads
-        # and hashes whole tables instead, each batch, whenever the statistics are missing
-        # (tables just filled) or say that a join input is tiny (unnest(), jsonb_to_recordset()
-        # are estimated at 10 and 100 rows).
+        # For the rest of the transaction (PostgreSQL). Crawl results can be crawled again:
+        # not waiting for the WAL flush at each commit is a fair trade (a crash loses at most
+        # the last batches, never consistency). Every statement here finds its rows by the
+        # batch's ids, so index look-ups are always the right plan; left to statistics, the
+        # planner reads and hashes whole tables instead, each batch, whenever the statistics
+        # are missing (tables just filled) or say that a join input is tiny (unnest(),
+        # jsonb_to_recordset() are estimated at 10 and 100 rows).
         self.transaction_settings = (
             "SELECT set_config('synchronous_commit', 'off', true), "
             + ", ".join(
