@@ -70,7 +70,11 @@ class _Sql:
                     "UPDATE instances AS i SET "  # noqa: S608
                     + (
                         "crawled_data = v.data, last_crawl_at = v.at, last_success_at = v.at, "
-                        "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0"
+                        "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0, "
+                        # SET sees the row as locked (the latest version): the flag returned
+                        # below holds even when another crawl stored this instance meanwhile
+                        "data_changed_at = CASE WHEN i.crawled_data IS DISTINCT FROM v.data "
+                        "THEN v.at ELSE i.data_changed_at END"
                         if ok
                         else "crawl_error = v.error, last_crawl_at = v.at, "
                         "crawl_status = 'error', consecutive_failures = i.consecutive_failures + 1"
@@ -80,13 +84,15 @@ class _Sql:
                     + " FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS v (id bigint, data jsonb, "
                     "error text, at timestamptz, ip text, country_code text, country_name text, "
                     "city text, latitude float8, longitude float8) WHERE i.id = v.id"
+                    + (" RETURNING i.id, i.data_changed_at IS NOT DISTINCT FROM v.at" if ok else "")
                 )
                 if self.postgres
                 else (
                     "UPDATE instances SET "  # noqa: S608
                     + (
                         "crawled_data = ?, last_crawl_at = ?, last_success_at = ?, "
-                        "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0"
+                        "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0, "
+                        "data_changed_at = COALESCE(?, data_changed_at)"
                         if ok
                         else "crawl_error = ?, last_crawl_at = ?, crawl_status = 'error', "
                         "consecutive_failures = consecutive_failures + 1"
@@ -175,8 +181,12 @@ class _Sql:
 
     def write_updates(
         self, cursor: Any, key: tuple[bool, bool], rows: list[tuple[Any, ...]]
-    ) -> int:
-        """Apply the health (and data) updates of one kind; return the rows updated."""
+    ) -> int | list[tuple[int, bool]]:
+        """Apply the health (and data) updates of one kind.
+
+        Returns the number of rows updated, except for PostgreSQL's successes: (id, whether
+        the data changed) of each row updated.
+        """
         if not self.postgres:
             cursor.executemany(self.update[key], rows)
             return cursor.rowcount
@@ -184,7 +194,7 @@ class _Sql:
         names = ["data" if ok else "error", "at", *(["at"] if ok else []), "ip"]
         names += [*(_LOCATION_COLUMNS if locate else ()), "id"]
         cursor.execute(self.update[key], (_json_rows(names, rows, raw=0 if ok else None),))
-        return cursor.rowcount
+        return cursor.fetchall() if ok else cursor.rowcount
 
     def write_snapshots(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         """Upsert the day's snapshots ((instance id, day, JSON text) rows).
@@ -278,7 +288,7 @@ def store_results(
     outcome = BatchOutcome()
     updates: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {k: [] for k in sql.update}
     ok_ids: list[int] = []
-    crawled: list[tuple[int, dict[str, Any], str]] = []
+    crawled: list[tuple[int, dict[str, Any], str, str, bool, tuple[Any, ...]]] = []
     snapshot_rows: list[tuple[Any, ...]] = []
     for result in results:
         instance_id = int(result.key)  # type: ignore[call-overload]
@@ -289,9 +299,8 @@ def store_results(
         if result.ok and result.data is not None:
             data = registry.visible(result.data)
             text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-            updates[True, location is not None].append((text, at, at, *tail))
             ok_ids.append(instance_id)
-            crawled.append((instance_id, data, text))
+            crawled.append((instance_id, data, text, at, location is not None, tail))
             day = sql.day(result.started_at.astimezone(UTC).date())
             snapshot_rows.append((instance_id, day, text))
             outcome.ok += 1
@@ -305,31 +314,48 @@ def store_results(
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
         # Display values derive from the crawled data alone (a change of field settings
-        # recomputes them all), so where the data is the same text as before, so are they.
-        previous: dict[int, str] = {}
+        # recomputes them all), so where the data is the same as before, so are they.
+        # PostgreSQL tells which data changed as it updates the rows; SQLite keeps the very
+        # JSON text the crawler wrote, which is compared before.
+        changed_ids: set[int] = set()
         if results and not sql.postgres:
             # cached statistics are stale from this commit on. A write first: it takes
             # SQLite's write lock, which keeps what is read next true until the commit (a
             # read alone would run outside the transaction).
             touch_data_version(conn)
-        if crawled and not sql.postgres:
-            previous = dict(sql.by_ids(cursor, sql.select_data, ok_ids))  # type: ignore[arg-type]
-        changed = [(iid, data) for iid, data, text in crawled if previous.get(iid) != text]
-        value_rows = [row for iid, data in changed for row in display_tuples(iid, data, registry)]
+            previous = dict(sql.by_ids(cursor, sql.select_data, ok_ids))
+            changed_ids = {iid for iid, _data, text, *_ in crawled if previous.get(iid) != text}
+        for iid, _data, text, at, located, tail in crawled:
+            changed_at = () if sql.postgres else (at if iid in changed_ids else None,)
+            updates[True, located].append((text, at, at, *changed_at, *tail))
         updated_ok = 0
+        returned: list[tuple[int, bool]] = []  # PostgreSQL: (id, data changed) of the successes
         for key, rows in updates.items():
             if rows:
                 updated = sql.write_updates(cursor, key, rows)
-                updated_ok += updated if key[0] else 0
+                if isinstance(updated, list):
+                    returned += updated
+                    updated_ok += len(updated)
+                elif key[0]:
+                    updated_ok += updated
         if ok_ids:
+            changed_ids.update(iid for iid, changed in returned if changed)
             if updated_ok < len(ok_ids):
                 # An instance deleted while it was crawled is skipped: the UPDATEs above
                 # locked the rows that still exist, so this answer holds until the commit.
-                existing = {row[0] for row in sql.by_ids(cursor, sql.select_ids, ok_ids)}
-                value_rows = [row for row in value_rows if row[0] in existing]
+                existing = (
+                    {iid for iid, _changed in returned}
+                    if sql.postgres
+                    else {row[0] for row in sql.by_ids(cursor, sql.select_ids, ok_ids)}
+                )
+                changed_ids &= existing
                 snapshot_rows = [row for row in snapshot_rows if row[0] in existing]
-            changed_ids = [iid for iid, _data in changed]
-            stale, value_rows = _changed_values(sql, cursor, changed_ids, value_rows)
+            changed = [(iid, data) for iid, data, *_ in crawled if iid in changed_ids]
+            value_rows = [
+                row for iid, data in changed for row in display_tuples(iid, data, registry)
+            ]
+            changed_list = [iid for iid, _data in changed]
+            stale, value_rows = _changed_values(sql, cursor, changed_list, value_rows)
             if stale:
                 cursor.executemany(sql.delete_field, stale)
             value_rows.sort(key=itemgetter(1))  # in field order the index pages stay hot

@@ -49,6 +49,8 @@ class Instance(db.Model):
     crawl_status: Mapped[str] = mapped_column(sa.String(10), default="never", index=True)
     crawl_error: Mapped[str | None] = mapped_column(sa.String(500))
     consecutive_failures: Mapped[int] = mapped_column(default=0)
+    #: when a successful crawl last found data different from the stored (the first included)
+    data_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     # where the server is, located from the address the crawler connected to
     ip: Mapped[str | None] = mapped_column(sa.String(45))

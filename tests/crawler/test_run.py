@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -20,6 +22,7 @@ from cephalopod.crawler.run import CrawlConfig, crawl, long_lived_objects_frozen
 from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
+from cephalopod.instances.operations import register_instance
 from cephalopod.stats.fields import parse_field_settings
 from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
 
@@ -238,7 +241,7 @@ def test_the_store_reads_only_the_batch_rows_by_index(
         else:
             marks = ",".join("?" * len(ids))
             statements = [
-                (sql.update[True, False], ("{}", "t", "t", None, ids[0])),
+                (sql.update[True, False], ("{}", "t", "t", None, None, ids[0])),
                 (sql.select_values.format(marks), ids),
                 (sql.select_data.format(marks), ids),
                 (sql.select_ids.format(marks), ids),
@@ -404,26 +407,91 @@ def test_json_rows_splice_the_raw_column_into_valid_json() -> None:
     assert plain == [{"error": "HTTP 500", "id": 1}]
 
 
-def test_the_same_crawled_text_skips_the_display_values_on_sqlite(
+def test_a_crawl_stored_meanwhile_counts_as_the_previous_data(
+    make_pg_app: Callable[..., Flask],
+) -> None:
+    """Two crawls storing one instance at once leave display values matching its data.
+
+    The second waits for the first's row lock, then must compare its data with what the
+    first stored, not with what it saw when it started: here it brings back the old data,
+    which only a comparison with the latest row tells apart from "unchanged".
+    """
+    app = make_pg_app()
+    registry = parse_field_settings({})
+    with app.app_context():
+        inst = register_instance(
+            {
+                "url": "https://a.example.org",
+                "contact": "C",
+                "email": "c@example.org",
+                "organization": "O",
+            }
+        )
+        db.session.commit()
+        iid = inst.id
+
+    def result(version: str) -> FetchResult:
+        return FetchResult(iid, True, {"v": version}, None, None, utcnow(), 0.1)
+
+    with app.app_context(), db.engine.begin() as conn:
+        store_results(conn, [result("old")], registry)
+    with app.app_context(), db.engine.connect() as first, db.engine.connect() as watch:
+        first.begin()
+        store_results(first, [result("new")], registry)  # holds the row lock, uncommitted
+
+        errors: list[BaseException] = []
+
+        def second() -> None:
+            try:
+                with app.app_context(), db.engine.begin() as conn:
+                    store_results(conn, [result("old")], registry)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        thread = threading.Thread(target=second)
+        thread.start()
+        waiting = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        for _ in range(200):
+            if watch.scalar(waiting):
+                break
+            watch.rollback()  # the activity view is read once per transaction
+            time.sleep(0.05)
+        else:
+            pytest.fail("the second crawl never waited for the first")
+        first.commit()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert not errors
+    with app.app_context():
+        assert db.session.get(Instance, iid).crawled_data == {"v": "old"}
+        assert db.session.scalars(sa.select(InstanceField.value_text)).all() == ['"old"']
+
+
+def test_the_same_crawled_data_skips_the_display_values(
     make_app: Callable[..., Flask], make_instance: Callable[..., Any]
 ) -> None:
     app = make_app()
     inst = make_instance()
     registry = parse_field_settings({})
+    start = utcnow()
 
-    def store(data: dict[str, Any]) -> str | None:
-        result = FetchResult(inst.id, True, data, None, "127.0.0.1", utcnow(), 0.1)
+    def store(data: dict[str, Any], at: datetime) -> tuple[str | None, datetime | None]:
+        result = FetchResult(inst.id, True, data, None, "127.0.0.1", at, 0.1)
         with app.app_context():
             with db.engine.begin() as conn:
                 store_results(conn, [result], registry)
-            return db.session.scalar(sa.select(InstanceField.value_text))
+            changed_at = db.session.get(Instance, inst.id).data_changed_at
+            db.session.remove()
+            return db.session.scalar(sa.select(InstanceField.value_text)), changed_at
 
-    assert store({"a": 1}) == "1"
+    first, second, third = (start + timedelta(minutes=m) for m in (1, 2, 3))
+    assert store({"a": 1, "b": [1, 2]}, first) == ("1", first)
     with app.app_context():  # a marker only a rewrite of the display values would remove
-        db.session.execute(sa.update(InstanceField).values(value_text="marker"))
+        db.session.execute(
+            sa.update(InstanceField).where(InstanceField.field == "a").values(value_text="marker")
+        )
         db.session.commit()
-        sqlite = db.engine.dialect.name == "sqlite"
-    # same data: SQLite compares the stored JSON text and leaves the values alone;
-    # PostgreSQL (jsonb keeps no text) compares the values themselves
-    assert store({"a": 1}) == ("marker" if sqlite else "1")
-    assert store({"a": 2}) == "2"
+    # the same data (SQLite compares the stored JSON text, PostgreSQL the jsonb value):
+    # values left alone, the time of the change kept
+    assert store({"a": 1, "b": [1, 2]}, second) == ("marker", first)
+    assert store({"a": 2, "b": [1, 2]}, third) == ("2", third)
