@@ -32,38 +32,62 @@ def measure(value: Any) -> tuple[int, int]:
     return max_depth, keys
 
 
-def contains_nul(value: Any) -> bool:
-    """Tell whether any string or key in a decoded document contains a NUL character."""
+def unstorable_text(value: Any) -> str | None:
+    """Say what makes a decoded document's strings or keys unstorable, if anything does.
+
+    A NUL character (no PostgreSQL text or jsonb value holds one) or an unpaired surrogate
+    (valid JSON as an escape, but no UTF-8 text holds it: every database driver refuses it).
+    """
     stack = [value]
     while stack:
         node = stack.pop()
         if type(node) is str:
             if "\x00" in node:
-                return True
+                return "JSON contains a NUL character"
+            if not node.isascii():
+                try:
+                    node.encode()
+                except UnicodeEncodeError:
+                    return "JSON contains an unpaired surrogate"
         elif type(node) is dict:
             stack.extend(node)
             stack.extend(node.values())
         elif type(node) is list:
             stack.extend(node)
-    return False
+    return None
+
+
+def _may_hold_unstorable_text(body: bytes) -> bool:
+    """Cheap test of the raw body: False means no string in it can be unstorable.
+
+    In UTF-8, a NUL can only come as the escape \\u0000 and a surrogate as an escape
+    \\uD800-\\uDFFF or as bytes ED A0-BF (which json.loads lets through); a UTF-16/32
+    body has zero bytes everywhere.
+    """
+    return (
+        b"\x00" in body
+        or b"\\u0000" in body
+        or b"\\ud" in body
+        or b"\\uD" in body
+        or b"\xed" in body
+    )
 
 
 def loads_limited(body: bytes, *, max_depth: int, max_keys: int) -> Any:
     """Decode JSON, refusing documents deeper than max_depth or with more than max_keys keys.
 
-    Raises JSONLimitError for an exceeded bound or a NUL character (valid JSON, but no
-    PostgreSQL text or jsonb value can hold one) and ValueError for anything that is not
-    valid JSON (including text that is not UTF-8 and absurdly long integers).
+    Raises JSONLimitError for an exceeded bound or unstorable text (a NUL character or an
+    unpaired surrogate: valid JSON, but not storable, see `unstorable_text`) and ValueError
+    for anything that is not valid JSON (including text that is not UTF-8 and absurdly long
+    integers).
     """
     try:
         value = json.loads(body)
     except RecursionError:
         # The C decoder gives up near the interpreter's recursion limit (~1000 levels).
         raise JSONLimitError(f"JSON nested deeper than {max_depth} levels") from None
-    # In UTF-8 a NUL can only come as the escape \u0000; a UTF-16/32 body has zero bytes
-    # everywhere. Only then is the document walked.
-    if (b"\\u0000" in body or b"\x00" in body) and contains_nul(value):
-        raise JSONLimitError("JSON contains a NUL character")
+    if _may_hold_unstorable_text(body) and (reason := unstorable_text(value)):
+        raise JSONLimitError(reason)
     # Cheap upper bounds first: nothing nests deeper than it has brackets or holds more keys
     # than it has colons, so the typical small reply needs no walk at all.
     if body.count(b"[") + body.count(b"{") <= max_depth and body.count(b":") <= max_keys:

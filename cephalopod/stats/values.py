@@ -11,6 +11,8 @@ from cephalopod.stats.fields import FieldRegistry
 
 #: Longest display string kept for grouping and sorting (the full value stays in crawled_data).
 MAX_DISPLAY_CHARS = 250
+#: Longest value_text the column holds (PostgreSQL refuses a longer one, SQLite would not).
+MAX_VALUE_TEXT = 1000
 MAX_FIELD_NAME = 255
 
 Columns = tuple[str | None, float | None]
@@ -19,7 +21,23 @@ Columns = tuple[str | None, float | None]
 def _columns(value: Any) -> Columns:
     if isinstance(value, str) and len(value) > MAX_DISPLAY_CHARS:
         value = value[: MAX_DISPLAY_CHARS - 1] + "…"
-    return split_display(value)
+    text, num = split_display(value)
+    if text is None or len(text) <= MAX_VALUE_TEXT:
+        return text, num
+    if not isinstance(value, str):
+        # an int of over a thousand digits: nothing to chart or sort by (no float holds it)
+        return None, None
+    # Escapes make the JSON text up to 12 characters per character (control characters,
+    # a lone surrogate forcing ASCII): keep the longest prefix whose text fits (a prefix's
+    # text grows with it, so a bisection finds it).
+    low, high = 0, len(value) - 1  # the prefix value[:low] fits; value[:high + 1] does not
+    while low < high:
+        middle = (low + high + 1) // 2
+        if len(split_display(value[:middle] + "…")[0]) <= MAX_VALUE_TEXT:  # type: ignore[arg-type]
+            low = middle
+        else:
+            high = middle - 1
+    return split_display(value[:low] + "…")
 
 
 @lru_cache(maxsize=16384)
@@ -41,6 +59,8 @@ def _int_columns(value: int) -> Columns:
     and a crawl stores thousands.
     """
     text = int.__repr__(value)  # what json.dumps writes
+    if len(text) > MAX_VALUE_TEXT:
+        return None, None  # as _columns
     try:
         return text, float(value)
     except OverflowError:

@@ -91,6 +91,36 @@ def test_nul_characters_are_refused(body: bytes) -> None:
 
 @pytest.mark.parametrize(
     "body",
+    [
+        rb'{"a": "x\ud800y"}',
+        rb'{"a": "\uDFFF"}',
+        rb'{"\udc00": 1}',
+        rb'{"a": [1, {"b": ["ok", "\ud83d"]}]}',  # a high surrogate with no low one
+        rb'{"a": "\ude00\ud83d"}',  # a pair in the wrong order
+        b'{"a": "x\xed\xa0\x80y"}',  # U+D800 as raw bytes, which json.loads lets through
+        r'{"a": "x\ud800y"}'.encode("utf-16-le"),
+    ],
+)
+def test_unpaired_surrogates_are_refused(body: bytes) -> None:
+    # valid JSON, but no UTF-8 text holds them: each database driver refuses the reply
+    with pytest.raises(JSONLimitError, match="JSON contains an unpaired surrogate"):
+        loads_limited(body, max_depth=32, max_keys=100)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        rb'{"a": "\ud83d\ude00"}',  # a pair: one character
+        '{"a": "\U0001f600 \ud55c\uad6d\uc5b4 \u00e9"}'.encode(),  # Hangul: bytes ED 80-9F
+        rb'{"a": "\\ud800"}',  # an escaped backslash, then text
+    ],
+)
+def test_text_that_only_looks_like_a_surrogate_is_kept(body: bytes) -> None:
+    assert loads_limited(body, max_depth=32, max_keys=100) == json.loads(body)
+
+
+@pytest.mark.parametrize(
+    "body",
     [b"", b"{", b'{"a": 1,', b"<html>", b'{"a": "\xff"}', b'{"a": ' + b"9" * 5000 + b"}", b"\x00"],
 )
 def test_invalid_json_is_a_value_error(body: bytes) -> None:

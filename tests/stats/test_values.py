@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
 
 from cephalopod.stats.aggregate import split_display
 from cephalopod.stats.fields import parse_field_settings
-from cephalopod.stats.values import display_columns, display_tuples
+from cephalopod.stats.values import MAX_VALUE_TEXT, display_columns, display_tuples
 
 REGISTRY = parse_field_settings({"cores": {"aggregation": "sum"}, "secret": None})
 HUGE = 10 ** (sys.float_info.max_10_exp + 1)
@@ -32,3 +33,37 @@ def test_display_tuples_keep_types_apart_and_skip_hidden_fields() -> None:
         (9, "d", '"1"', None),
         (9, "cores", "3", 3.0),
     ]
+
+
+def test_the_display_text_limit_is_the_column_length() -> None:
+    from cephalopod.instances.models import InstanceField
+
+    assert InstanceField.__table__.c.value_text.type.length == MAX_VALUE_TEXT
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "\x01" * 300,
+        "\ud800" + "\U0001f600" * 300,
+        "\ud800" * 300,
+        "a" * 50 + "\x01" * 300,
+        "\x1f" * 180 + "x" * 100,
+    ],
+)
+def test_escaped_strings_are_cut_to_fit_the_column(value: str) -> None:
+    text, number = display_columns(value, REGISTRY, "s")
+    assert text is not None
+    assert len(text) <= MAX_VALUE_TEXT
+    assert number is None
+    shown = json.loads(text)
+    assert shown.endswith("…")
+    assert value.startswith(shown[:-1])
+    # as much as fits: one more character would not
+    assert len(split_display(value[: len(shown)] + "…")[0]) > MAX_VALUE_TEXT  # type: ignore[arg-type]
+
+
+def test_ints_too_long_for_the_column_have_no_display_value() -> None:
+    assert display_columns(10**999, REGISTRY, "n") == (str(10**999), None)  # 1,000 digits
+    assert display_columns(10**1000, REGISTRY, "n") == (None, None)
+    assert display_columns([10**999] * 10, REGISTRY, "cores") == (None, None)  # a sum
