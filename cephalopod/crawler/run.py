@@ -236,8 +236,16 @@ def _store(
     for result in batch:
         decode_result(result, config.endpoints, config.limits)
     dbapi = engine.dialect.loaded_dbapi
-    # what the database refuses in the data itself (the hot path uses the driver directly)
-    refused = (sa.exc.DataError, sa.exc.IntegrityError, dbapi.DataError, dbapi.IntegrityError)
+    # what the database refuses in the data itself (the hot path uses the driver directly),
+    # or the driver before sending it (UnicodeEncodeError and other ValueErrors): the
+    # fetcher's checks should leave neither, but one reply must never stop the crawl
+    refused = (
+        sa.exc.DataError,
+        sa.exc.IntegrityError,
+        dbapi.DataError,
+        dbapi.IntegrityError,
+        ValueError,
+    )
     try:
         with engine.begin() as conn:
             return store_results(conn, batch, config.registry, locator, job_id)

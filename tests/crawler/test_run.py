@@ -350,12 +350,15 @@ def test_queries_by_many_ids_stay_within_the_bound_variable_limit(
     assert sorted(row[0] for row in rows) == sorted(made)
 
 
+@pytest.mark.parametrize("poison", ["nul", "surrogate"])
 def test_a_result_the_database_refuses_fails_alone(
-    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
+    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str, poison: str
 ) -> None:
     made = [make_instance(url=f"{fleet}/i/{n}") for n in range(3)]
-    # past the fetcher's checks by construction: what a database might still refuse
-    data = [{"version": "1"}, {"version": "x\x00y"}, {"version": "3"}]
+    # past the fetcher's checks by construction: what a database (or its driver) may still
+    # refuse; no PostgreSQL text holds a NUL (SQLite's does), no UTF-8 text a lone surrogate
+    bad = {"nul": "x\x00y", "surrogate": "x\ud800y"}[poison]
+    data = [{"version": "1"}, {"version": bad}, {"version": "3"}]
     batch = [
         FetchResult(inst.id, True, d, None, "127.0.0.1", utcnow(), 0.1)
         for inst, d in zip(made, data, strict=True)
@@ -364,22 +367,22 @@ def test_a_result_the_database_refuses_fails_alone(
     with crawl_app.app_context():
         outcome = run._store(db.engine, config, None, None, batch)
         rows = [db.session.get(Instance, inst.id) for inst in made]
-        postgres = db.engine.dialect.name == "postgresql"
+        refused = poison == "surrogate" or db.engine.dialect.name == "postgresql"
     assert [row.crawl_status for row in rows[::2]] == ["ok", "ok"]
     assert [row.crawled_data for row in rows[::2]] == [data[0], data[2]]
-    if postgres:  # no PostgreSQL text holds a NUL
+    if refused:
         assert (outcome.ok, outcome.failed) == (2, 1)
         assert outcome.errors == {run.UNSTORABLE: 1}
         assert (rows[1].crawl_status, rows[1].crawl_error) == ("error", run.UNSTORABLE)
         assert rows[1].crawled_data is None
-    else:  # SQLite does
+    else:
         assert (outcome.ok, outcome.failed) == (3, 0)
         assert rows[1].crawled_data == data[1]
     # alone in its batch (a crawl of one instance), it fails the same way, without raising
     alone = FetchResult(made[1].id, True, data[1], None, "127.0.0.1", utcnow(), 0.1)
     with crawl_app.app_context():
         outcome = run._store(db.engine, config, None, None, [alone])
-    assert (outcome.ok, outcome.failed) == ((0, 1) if postgres else (1, 0))
+    assert (outcome.ok, outcome.failed) == ((0, 1) if refused else (1, 0))
 
 
 def test_json_rows_splice_the_raw_column_into_valid_json() -> None:
