@@ -10,6 +10,15 @@ class JSONLimitError(ValueError):
     """The document is valid JSON but exceeds a configured bound."""
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+#: Python's decoder also takes NaN and ±Infinity, which no JSON parser (nor PostgreSQL's
+#: jsonb) accepts: stored, they would make the admin API's replies invalid JSON.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
 def measure(value: Any) -> tuple[int, int]:
     """Return (nesting depth, total number of object keys) without recursion."""
     max_depth = 0
@@ -82,7 +91,8 @@ def loads_limited(body: bytes, *, max_depth: int, max_keys: int) -> Any:
     integers).
     """
     try:
-        value = json.loads(body)
+        # what json.loads does with bytes, with the strict decoder
+        value = _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except RecursionError:
         # The C decoder gives up near the interpreter's recursion limit (~1000 levels).
         raise JSONLimitError(f"JSON nested deeper than {max_depth} levels") from None

@@ -299,6 +299,7 @@ def behaviour_app(stats: Stats | None = None) -> web.Application:
     app.router.add_get("/html", fixed(b"<html>Indico</html>", content_type="text/html"))
     app.router.add_get("/notutf8", fixed(b'{"a": "\xff\xfe"}'))
     app.router.add_get("/bigint", fixed(b'{"a": ' + b"9" * 5000 + b"}"))
+    app.router.add_get("/nan", fixed(b'{"a": NaN, "b": Infinity}'))  # Python's json takes it
     # unpaired surrogates: as an escape, and as raw bytes (UTF-8's encoding of U+D800)
     app.router.add_get("/surrogate", fixed(b'{"a": "x\\ud800y"}'))
     app.router.add_get("/rawsurrogate", fixed(b'{"a": "x\xed\xa0\x80y"}'))

@@ -121,7 +121,18 @@ def test_text_that_only_looks_like_a_surrogate_is_kept(body: bytes) -> None:
 
 @pytest.mark.parametrize(
     "body",
-    [b"", b"{", b'{"a": 1,', b"<html>", b'{"a": "\xff"}', b'{"a": ' + b"9" * 5000 + b"}", b"\x00"],
+    [
+        b"",
+        b"{",
+        b'{"a": 1,',
+        b"<html>",
+        b'{"a": "\xff"}',
+        b'{"a": ' + b"9" * 5000 + b"}",
+        b"\x00",
+        b'{"a": NaN}',
+        b'{"a": [1, Infinity]}',
+        b'{"a": -Infinity}',
+    ],
 )
 def test_invalid_json_is_a_value_error(body: bytes) -> None:
     try:
