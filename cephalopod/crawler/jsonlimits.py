@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 
@@ -14,9 +15,17 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400
+        raise ValueError(f"{text[:20]} is beyond a float's range")
+    return value
+
+
 #: Python's decoder also takes NaN and ±Infinity, which no JSON parser (nor PostgreSQL's
-#: jsonb) accepts: stored, they would make the admin API's replies invalid JSON.
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+#: jsonb) accepts, and turns 1e400 into an infinity: stored, they would make the admin API's
+#: replies invalid JSON.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
 def measure(value: Any) -> tuple[int, int]:

@@ -132,6 +132,8 @@ def test_text_that_only_looks_like_a_surrogate_is_kept(body: bytes) -> None:
         b'{"a": NaN}',
         b'{"a": [1, Infinity]}',
         b'{"a": -Infinity}',
+        b'{"a": 1e400}',
+        b'{"a": [-1.5e309]}',
     ],
 )
 def test_invalid_json_is_a_value_error(body: bytes) -> None:
@@ -142,3 +144,14 @@ def test_invalid_json_is_a_value_error(body: bytes) -> None:
     except ValueError:
         return
     pytest.fail("invalid JSON was accepted")
+
+
+def test_finite_numbers_are_kept() -> None:
+    body = b'{"a": 1.5, "b": 1.7976931348623157e308, "c": 1e-400, "d": -0.0, "e": 10}'
+    assert loads_limited(body, max_depth=32, max_keys=100) == {
+        "a": 1.5,
+        "b": 1.7976931348623157e308,
+        "c": 0.0,
+        "d": -0.0,
+        "e": 10,
+    }
