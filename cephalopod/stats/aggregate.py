@@ -7,7 +7,8 @@ The *display value* of a field is what a person sees and what the charts group o
 - a list, or a dict's values, becomes one number through the `aggregation`; without one, or
   when a member is not a finite number (booleans and nested containers are not numbers), or
   when the list is empty, there is no display value (None). NaN and infinities count as
-  no value. Nothing here raises on odd crawled data.
+  no value, and so does an int of 1,000 digits or more (no column holds its text, no chart
+  can use it). Nothing here raises on odd crawled data.
 
 `split_display` encodes a display value into the two stored columns and `join_display`
 decodes it; `naive_chart` and `naive_countries` are the slow, obvious versions of the SQL
@@ -27,6 +28,9 @@ Display = str | int | float | bool | None
 Number = int | float
 
 UNKNOWN = "Unknown"
+
+#: The smallest magnitude of an int with no display value: 1,000 digits (see above).
+INT_LIMIT = 10**999
 
 
 def is_number(value: object) -> bool:
@@ -64,12 +68,16 @@ def display_value(value: Any, spec: FieldSpec) -> Display:
     if value is None or isinstance(value, (str, bool)):
         return value
     if isinstance(value, (int, float)):
-        return value if is_number(value) else None
+        return _shown(value) if is_number(value) else None
     if isinstance(value, (list, tuple, Mapping)) and spec.aggregation is not None:
         members = list(value.values() if isinstance(value, Mapping) else value)
         if all(is_number(member) for member in members):
-            return aggregate(members, spec.aggregation)
+            return _shown(aggregate(members, spec.aggregation))
     return None
+
+
+def _shown(number: Number | None) -> Number | None:
+    return None if type(number) is int and abs(number) >= INT_LIMIT else number
 
 
 def split_display(value: Display) -> tuple[str | None, float | None]:

@@ -6,7 +6,7 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from cephalopod.stats.aggregate import display_value, split_display
+from cephalopod.stats.aggregate import INT_LIMIT, display_value, split_display
 from cephalopod.stats.fields import FieldRegistry
 
 #: Longest display string kept for grouping and sorting (the full value stays in crawled_data).
@@ -22,11 +22,8 @@ def _columns(value: Any) -> Columns:
     if isinstance(value, str) and len(value) > MAX_DISPLAY_CHARS:
         value = value[: MAX_DISPLAY_CHARS - 1] + "…"
     text, num = split_display(value)
-    if text is None or len(text) <= MAX_VALUE_TEXT:
+    if text is None or len(text) <= MAX_VALUE_TEXT:  # always so for a number (INT_LIMIT)
         return text, num
-    if not isinstance(value, str):
-        # an int of over a thousand digits: nothing to chart or sort by (no float holds it)
-        return None, None
     # Escapes make the JSON text up to 12 characters per character (control characters,
     # a lone surrogate forcing ASCII): keep the longest prefix whose text fits (a prefix's
     # text grows with it, so a bisection finds it).
@@ -58,9 +55,9 @@ def _int_columns(value: int) -> Columns:
     Counters (users, events) are ints that rarely repeat, so the cache above misses them,
     and a crawl stores thousands.
     """
+    if abs(value) >= INT_LIMIT:
+        return None, None  # as display_value
     text = int.__repr__(value)  # what json.dumps writes
-    if len(text) > MAX_VALUE_TEXT:
-        return None, None  # as _columns
     try:
         return text, float(value)
     except OverflowError:

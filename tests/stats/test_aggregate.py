@@ -61,6 +61,14 @@ def spec(aggregation=None):
         ([HUGE, 0.5], "sum", None),  # no float can hold it
         ([HUGE], "avg", None),
         ([1e308, 1e308], "sum", None),
+        # ints of 1,000 digits and more: no display value (no column holds them)
+        (10**999 - 1, None, 10**999 - 1),
+        (-(10**999 - 1), "sum", -(10**999 - 1)),
+        (10**999, None, None),
+        (-(10**999), "max", None),
+        ([10**998] * 10, "sum", None),
+        ([10**998] * 9, "sum", 9 * 10**998),
+        ([int("9" * 4300)] * 20, "sum", None),  # past int-to-text conversion's limit
         ([-4], "max", -4),
         ([7], "avg", 7.0),
         # dicts aggregate their values

@@ -63,7 +63,12 @@ def test_escaped_strings_are_cut_to_fit_the_column(value: str) -> None:
     assert len(split_display(value[: len(shown)] + "…")[0]) > MAX_VALUE_TEXT  # type: ignore[arg-type]
 
 
-def test_ints_too_long_for_the_column_have_no_display_value() -> None:
-    assert display_columns(10**999, REGISTRY, "n") == (str(10**999), None)  # 1,000 digits
-    assert display_columns(10**1000, REGISTRY, "n") == (None, None)
-    assert display_columns([10**999] * 10, REGISTRY, "cores") == (None, None)  # a sum
+def test_ints_of_a_thousand_digits_have_no_display_value() -> None:
+    longest = -(10**999 - 1)  # 999 digits and the sign: what the column holds
+    assert display_columns(longest, REGISTRY, "n") == (str(longest), None)
+    assert len(str(longest)) == MAX_VALUE_TEXT
+    assert display_columns(10**999, REGISTRY, "n") == (None, None)
+    assert display_columns([10**998] * 10, REGISTRY, "cores") == (None, None)  # a sum
+    # past Python's 4,300-digit limit of int-to-text conversion: no value, not an error
+    widest = int("9" * 4300)  # what a JSON reply can hold
+    assert display_columns([widest] * 20, REGISTRY, "cores") == (None, None)
