@@ -1,0 +1,134 @@
+"""Whatever JSON an instance sends: refused as a crawl error, or stored and served intact.
+
+Generated replies mix the awkward corners of JSON and of Python's decoder (unpaired
+surrogates as escapes and as raw bytes, NUL, control characters, NaN and Infinity, numbers
+beyond a float's range, ints of thousands of digits, aggregated lists of such ints). Each one
+the parser accepts must store on both databases as one ordinary success (never "the reply
+could not be stored", never an exception), and the admin API must then serve the instance
+and the statistics as strict JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from argon2 import PasswordHasher, profiles
+from flask import Flask
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cephalopod.auth import operations as auth_ops
+from cephalopod.crawler import run
+from cephalopod.crawler.fetch import FetchResult
+from cephalopod.crawler.jsonlimits import loads_limited
+from cephalopod.crawler.run import CrawlConfig
+from cephalopod.db import db, utcnow
+from cephalopod.instances.models import Instance
+
+FIELDS = {"total": {"aggregation": "sum"}, "mean": {"aggregation": "avg"}, "hidden": None}
+
+AWKWARD = ["\x00", "\ud800", "\udfff", "\ud83d", "\ude00", "\U0001f600", "\x01", "\x1f"]
+AWKWARD += ["\\", '"', "é", "\u2028"]
+
+
+def _nines(sign: int, digits: int) -> int:
+    """A long int, cheap to generate (up to the 4,300 digits Python's JSON parser takes)."""
+    return sign * int("9" * digits)
+
+
+TEXT = st.text(
+    st.sampled_from(AWKWARD) | st.characters(exclude_categories=()), max_size=30
+) | st.builds(str.__mul__, st.sampled_from(AWKWARD), st.integers(1, 400))  # long, cheaply
+NUMBERS = (
+    st.integers()
+    | st.builds(_nines, st.sampled_from([1, -1]), st.integers(1, 4300))
+    | st.sampled_from([10**999 - 1, 10**999, -(10**999)])
+    | st.floats()
+    | st.sampled_from([1e308, 5e-324, -0.0, 1e16])
+)
+LEAVES = st.none() | st.booleans() | NUMBERS | TEXT
+VALUES = st.recursive(
+    LEAVES,
+    lambda children: st.lists(children, max_size=20) | st.dictionaries(TEXT, children, max_size=5),
+    max_leaves=40,
+)
+DOCUMENTS = st.dictionaries(st.sampled_from([*FIELDS, "version"]) | TEXT, VALUES, max_size=8)
+
+
+def _strict(text: bytes) -> Any:
+    """Parse as a browser would: NaN and Infinity are not JSON."""
+
+    def refuse(name: str) -> Any:
+        raise AssertionError(f"{name} in a reply of the admin API")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def _as_jsonb_reads_it(value: Any) -> Any:
+    """What PostgreSQL's jsonb gives back: the number's value, written without an exponent.
+
+    A float that Python writes with an exponent and no fraction (1e+16 and above) reads back
+    as an int; every other value as it was stored.
+    """
+    if type(value) is float and abs(value) >= 1e16 and value.is_integer():
+        return int(Decimal(repr(value)))  # its shortest decimal form, not its binary value
+    if type(value) is list:
+        return [_as_jsonb_reads_it(member) for member in value]
+    if type(value) is dict:
+        return {key: _as_jsonb_reads_it(member) for key, member in value.items()}
+    return value
+
+
+@pytest.fixture
+def setup(
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[Flask, Instance, dict[str, str]]:
+    app = make_app(CRAWLED_FIELDS_SETTINGS=FIELDS)
+    monkeypatch.setattr(auth_ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    with app.app_context():
+        auth_ops.create_user("admin", "admin-password")
+        headers = {"Authorization": f"Bearer {auth_ops.create_token('admin')}"}
+    return app, make_instance(), headers
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(document=DOCUMENTS, ascii_only=st.booleans())
+def test_any_accepted_reply_is_stored_and_served_as_json(
+    setup: tuple[Flask, Instance, dict[str, str]], document: dict[str, Any], ascii_only: bool
+) -> None:
+    app, instance, headers = setup
+    # NaN and Infinity come out as Python writes them; unpaired surrogates as escapes or,
+    # with ascii_only off, as raw bytes
+    body = json.dumps(document, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    try:
+        value = loads_limited(body, max_depth=32, max_keys=1000)
+    except ValueError:
+        return  # refused: an ordinary crawl error (the fetcher's tests check which)
+    result = FetchResult(instance.id, True, value, None, "127.0.0.1", utcnow(), 0.1)
+    with app.app_context():
+        outcome = run._store(db.engine, CrawlConfig.from_app(app), None, None, [result])
+        stored = db.session.get(Instance, instance.id).crawled_data
+        db.session.remove()
+    assert (outcome.ok, outcome.failed, dict(outcome.errors)) == (1, 0, {})
+    expected = {k: v for k, v in value.items() if k != "hidden"}
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        expected = _as_jsonb_reads_it(expected)
+    assert stored == expected
+
+    client = app.test_client()
+    reply = client.get(f"/api/admin/instances/{instance.uuid}", headers=headers)
+    assert reply.status_code == 200
+    assert _strict(reply.data)["crawled_data"] == stored
+    reply = client.get("/api/admin/statistics", headers=headers)
+    assert reply.status_code == 200
+    _strict(reply.data)
