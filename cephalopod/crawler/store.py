@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from operator import itemgetter
 from typing import Any
 
@@ -43,6 +44,32 @@ instances = Instance.__table__
 _ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _SQLITE_MAX_VARIABLES = 999  # bound variables per statement in every SQLite version
 _LOCATION_COLUMNS = ("country_code", "country_name", "city", "latitude", "longitude")
+
+
+def _jsonb_text(data: dict[str, Any]) -> str:
+    """JSON text of ``data`` whose floats jsonb gives back as floats.
+
+    jsonb keeps a number's value, not its spelling: 1e+16, as Python writes floats from 1e16
+    up, would read back as the int 10000000000000000. Spelled 10000000000000000.0, it stays
+    a float. Each such float is swapped for a placeholder string (with a NUL, which crawled
+    data never holds), then the placeholder's JSON for the float's decimal spelling.
+    """
+    spellings: list[str] = []
+
+    def swap(value: Any) -> Any:
+        if type(value) is float and abs(value) >= 1e16:
+            spellings.append(f"{Decimal(repr(value)):f}.0")
+            return f"\x00{len(spellings) - 1}"
+        if type(value) is dict:
+            return {key: swap(member) for key, member in value.items()}
+        if type(value) is list:
+            return [swap(member) for member in value]
+        return value
+
+    text = json.dumps(swap(data), ensure_ascii=False, separators=(",", ":"))
+    for n, spelling in enumerate(spellings):
+        text = text.replace(f'"\\u0000{n}"', spelling, 1)
+    return text
 
 
 @dataclass
@@ -299,6 +326,8 @@ def store_results(
         if result.ok and result.data is not None:
             data = registry.visible(result.data)
             text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            if sql.postgres and "e+" in text:
+                text = _jsonb_text(data)
             ok_ids.append(instance_id)
             crawled.append((instance_id, data, text, at, location is not None, tail))
             day = sql.day(result.started_at.astimezone(UTC).date())

@@ -528,3 +528,31 @@ def test_values_longer_than_their_column_are_stored_on_both_databases(
         shown = json.loads(values[name])
         assert shown.endswith("…")
         assert data[name].startswith(shown[:-1])
+
+
+def test_floats_stay_floats_and_ints_ints(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any]
+) -> None:
+    # jsonb keeps a number's value, not its spelling: 1e+16 (how Python writes large floats)
+    # would come back as an int, and a recompute would file it under another category
+    app = make_app(CRAWLED_FIELDS_SETTINGS={"total": {"aggregation": "sum"}})
+    inst = make_instance()
+    data = {
+        "big": 1e16,
+        "odd": 3.800382186078494e16,
+        "total": [1.5e300, 1e16],
+        "nested": {"x": [-2e20, 10**16]},
+        "text": 'e+ "\\u00000"',
+        "small": 2.5e-7,
+    }
+    result = FetchResult(inst.id, True, data, None, "127.0.0.1", utcnow(), 0.1)
+    with app.app_context():
+        outcome = run._store(db.engine, CrawlConfig.from_app(app), None, None, [result])
+        stored = db.session.get(Instance, inst.id).crawled_data
+        snapshot = db.session.scalar(sa.select(Snapshot.data))
+    assert outcome.ok == 1
+    for read in (stored, snapshot):
+        assert read == data
+        assert [type(read[k]) for k in ("big", "odd", "small")] == [float, float, float]
+        assert [type(n) for n in read["nested"]["x"]] == [float, int]
+        assert all(type(n) is float for n in read["total"])
