@@ -294,6 +294,8 @@ def _changed_values(
         (iid, name): (text, num)
         for iid, name, text, num in sql.by_ids(cursor, sql.select_values, ids)
     }
+    if not stored:  # instances crawled for the first time: nothing to compare
+        return [], rows
     wanted = {(row[0], row[1]): (row[2], row[3]) for row in rows}
     stale = [key for key, value in stored.items() if wanted.get(key) != value]
     fresh = [row for row in rows if stored.get((row[0], row[1])) != (row[2], row[3])]
