@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 
@@ -75,20 +76,11 @@ def unstorable_text(value: Any) -> str | None:
     return None
 
 
-def _may_hold_unstorable_text(body: bytes) -> bool:
-    """Cheap test of the raw body: False means no string in it can be unstorable.
-
-    In UTF-8, a NUL can only come as the escape \\u0000 and a surrogate as an escape
-    \\uD800-\\uDFFF or as bytes ED A0-BF (which json.loads lets through); a UTF-16/32
-    body has zero bytes everywhere.
-    """
-    return (
-        b"\x00" in body
-        or b"\\u0000" in body
-        or b"\\ud" in body
-        or b"\\uD" in body
-        or b"\xed" in body
-    )
+#: What a body must contain for a string in it to be unstorable (see `loads_limited`): in
+#: UTF-8, a NUL can only come as the escape \\u0000 and a surrogate as an escape
+#: \\uD800-\\uDFFF or as bytes ED A0-BF (which json.loads lets through); a UTF-16/32 body
+#: has zero bytes everywhere. A match only means that the document is walked.
+_MAY_HOLD_UNSTORABLE_TEXT = re.compile(rb"\x00|\\u(?:0000|[dD])|\xed")
 
 
 def loads_limited(body: bytes, *, max_depth: int, max_keys: int) -> Any:
@@ -105,7 +97,7 @@ def loads_limited(body: bytes, *, max_depth: int, max_keys: int) -> Any:
     except RecursionError:
         # The C decoder gives up near the interpreter's recursion limit (~1000 levels).
         raise JSONLimitError(f"JSON nested deeper than {max_depth} levels") from None
-    if _may_hold_unstorable_text(body) and (reason := unstorable_text(value)):
+    if _MAY_HOLD_UNSTORABLE_TEXT.search(body) and (reason := unstorable_text(value)):
         raise JSONLimitError(reason)
     # Cheap upper bounds first: nothing nests deeper than it has brackets or holds more keys
     # than it has colons, so the typical small reply needs no walk at all.
