@@ -77,8 +77,8 @@ def unstorable_text(value: Any) -> str | None:
 
 
 #: What a body must contain for a string in it to be unstorable (see `loads_limited`): in
-#: UTF-8, a NUL can only come as the escape \\u0000 and a surrogate as an escape
-#: \\uD800-\\uDFFF or as bytes ED A0-BF (which json.loads lets through); a UTF-16/32 body
+#: UTF-8, a NUL can only come as the escape \u0000 and a surrogate as an escape
+#: \uD800-\uDFFF or as bytes ED A0-BF (which json.loads lets through); a UTF-16/32 body
 #: has zero bytes everywhere. A match only means that the document is walked.
 _MAY_HOLD_UNSTORABLE_TEXT = re.compile(rb"\x00|\\u(?:0000|[dD])|\xed")
 
