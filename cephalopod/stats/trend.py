@@ -17,9 +17,10 @@ import sqlalchemy as sa
 
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, Snapshot
-from cephalopod.stats.aggregate import UNKNOWN, display_value, join_display, split_display
+from cephalopod.stats.aggregate import UNKNOWN, display_value, join_display
 from cephalopod.stats.fields import FieldRegistry, FieldSpec
 from cephalopod.stats.queries import status_filter
+from cephalopod.stats.values import display_text
 
 INTERVALS = ("day", "week", "month")
 #: The pseudo-field of the number of active (crawled) instances per period.
@@ -165,13 +166,17 @@ def trend(
 
 
 def _category(raw: str | None, spec: FieldSpec, decoded: dict[str | None, str | None]) -> Any:
-    """Map a snapshot's JSON text to the stored text of its display value (None: Unknown)."""
+    """Map a snapshot's JSON text to the stored text of its display value (None: Unknown).
+
+    The same text as the instance's display value would be (long strings cut alike), so
+    that a trend's categories are the list's and the charts'.
+    """
     if raw not in decoded:
         try:
             value = None if raw is None else json.loads(raw)
         except ValueError:
             value = None
-        decoded[raw] = split_display(display_value(value, spec))[0]
+        decoded[raw] = display_text(display_value(value, spec))
     return decoded[raw]
 
 

@@ -18,6 +18,11 @@ MAX_FIELD_NAME = 255
 Columns = tuple[str | None, float | None]
 
 
+def display_text(value: Any) -> str | None:
+    """The value_text a display value is stored (and grouped) as: what trends group on too."""
+    return _columns(value)[0]
+
+
 def _columns(value: Any) -> Columns:
     if isinstance(value, str) and len(value) > MAX_DISPLAY_CHARS:
         value = value[: MAX_DISPLAY_CHARS - 1] + "…"

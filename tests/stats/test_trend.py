@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import pytest
+import sqlalchemy as sa
 
+from cephalopod.db import db
+from cephalopod.instances.models import InstanceField
 from cephalopod.stats.fields import FieldSpec, parse_field_settings
 from cephalopod.stats.trend import period_label, trend
+from cephalopod.stats.values import MAX_DISPLAY_CHARS
 from tests.stats.seeding import add_snapshots, insert_instances, instance_row
 
 D = date.fromisoformat
@@ -90,6 +95,18 @@ def test_categories_keep_their_json_type(app):
         result = trend(FieldSpec("v", "V"), "month")
     typed = [(type(s["category"]).__name__, s["category"]) for s in result["series"]]
     assert typed == [("str", "3"), ("int", 3), ("float", 3.0), ("bool", True), ("str", "Unknown")]
+
+
+def test_long_strings_are_cut_as_the_stored_display_values_are(app):
+    registry = parse_field_settings({})
+    long = "x" * 300
+    ids = insert_instances(app, [instance_row(1, crawled_data={"v": long})], registry)
+    add_snapshots(app, [(ids[0], D("2026-05-05"), {"v": long})])
+    with app.app_context():
+        stored = db.session.scalar(sa.select(InstanceField.value_text))
+        (category,) = [s["category"] for s in trend(FieldSpec("v", "V"), "month")["series"]]
+    assert category == json.loads(stored)
+    assert category == "x" * (MAX_DISPLAY_CHARS - 1) + "…"
 
 
 @pytest.mark.parametrize("name", ['we"ird', "dotted.name", "é", "with space"])
