@@ -135,6 +135,29 @@ def test_original_project_settings_load_unchanged(tmp_path: Path) -> None:
     assert "timedelta" not in config  # imports are not settings
 
 
+def test_a_celery_crontab_schedule_loads(tmp_path: Path) -> None:
+    path = tmp_path / "settings.cfg"
+    path.write_text(
+        "from celery.schedules import crontab\n"
+        "CELERYBEAT_SCHEDULE = {'nightly': {'task': 'cephalopod.crawler.crawl_all',"
+        " 'schedule': crontab(hour=3, minute=30)}}\n"
+    )
+    schedule = load_settings(path)["CELERYBEAT_SCHEDULE"]["nightly"]["schedule"]
+    assert (schedule.hour, schedule.minute) == ({3}, {30})
+
+
+def test_loading_settings_without_a_crontab_does_not_import_celery(tmp_path: Path) -> None:
+    # every command loads the settings: Celery costs a fifth of a second to import
+    path = tmp_path / "settings.cfg"
+    path.write_text(ORIGINAL_SETTINGS)
+    code = (
+        "import sys; from pathlib import Path; from cephalopod.settings import load_settings; "
+        f"load_settings(Path({str(path)!r})); print('celery' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_defaults_are_valid() -> None:
     config = load_settings(overrides={})
     assert {k: config[k] for k in ("APP_NAME", "BABEL_DEFAULT_LOCALE")} == {
