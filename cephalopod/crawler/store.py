@@ -66,7 +66,7 @@ def _jsonb_text(data: dict[str, Any]) -> str:
             return [swap(member) for member in value]
         return value
 
-    text = json.dumps(swap(data), ensure_ascii=False, separators=(",", ":"))
+    text = _ENCODE(swap(data))
     for n, spelling in enumerate(spellings):
         text = text.replace(f'"\\u0000{n}"', spelling, 1)
     return text
@@ -327,7 +327,7 @@ def store_results(
         tail = (ip, *(location or ()), instance_id)
         if result.ok and result.data is not None:
             data = registry.visible(result.data)
-            text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+            text = _ENCODE(data)  # json.dumps with these options, minus an encoder per call
             if sql.postgres and "e+" in text:
                 text = _jsonb_text(data)
             ok_ids.append(instance_id)
