@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cephalopod.db import JSONType, UTCDateTime, db, intpk, str255, utcnow
+from cephalopod.stats.values import MAX_VALUE_TEXT
 
 #: Crawl health values.
 CRAWL_STATUSES = ("ok", "error", "never")
@@ -107,7 +108,7 @@ class InstanceField(db.Model):
     #: reader joins ``instances``.
     instance_id: Mapped[int] = mapped_column(primary_key=True)
     field: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
-    value_text: Mapped[str | None] = mapped_column(sa.String(1000))
+    value_text: Mapped[str | None] = mapped_column(sa.String(MAX_VALUE_TEXT))
     value_num: Mapped[float | None]
 
     instance: Mapped[Instance] = relationship(

@@ -11,7 +11,7 @@ from cephalopod.stats.fields import FieldRegistry
 
 #: Longest display string kept for grouping and sorting (the full value stays in crawled_data).
 MAX_DISPLAY_CHARS = 250
-#: Longest value_text the column holds (PostgreSQL refuses a longer one, SQLite would not).
+#: Longest value_text: the column's length (PostgreSQL refuses a longer one, SQLite would not).
 MAX_VALUE_TEXT = 1000
 MAX_FIELD_NAME = 255
 

@@ -35,12 +35,6 @@ def test_display_tuples_keep_types_apart_and_skip_hidden_fields() -> None:
     ]
 
 
-def test_the_display_text_limit_is_the_column_length() -> None:
-    from cephalopod.instances.models import InstanceField
-
-    assert InstanceField.__table__.c.value_text.type.length == MAX_VALUE_TEXT
-
-
 @pytest.mark.parametrize(
     "value",
     [
