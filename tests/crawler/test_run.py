@@ -497,6 +497,13 @@ def test_the_same_crawled_data_skips_the_display_values(
     assert store({"a": 2, "b": [1, 2]}, third) == ("2", third)
 
 
+def _store_one(app: Flask, instance_id: int, data: dict[str, Any]) -> store.BatchOutcome:
+    """Store one successful crawl result as the writer does (parsing aside)."""
+    result = FetchResult(instance_id, True, data, None, "127.0.0.1", utcnow(), 0.1)
+    with app.app_context():
+        return run._store(db.engine, CrawlConfig.from_app(app), None, None, [result])
+
+
 def test_values_longer_than_their_column_are_stored_on_both_databases(
     make_app: Callable[..., Flask], make_instance: Callable[..., Any]
 ) -> None:
@@ -511,13 +518,11 @@ def test_values_longer_than_their_column_are_stored_on_both_databases(
         "mixed": "\U0001f600\x1f" * 400,
         "name": "Indico",
     }
-    result = FetchResult(inst.id, True, data, None, "127.0.0.1", utcnow(), 0.1)
-    config = CrawlConfig.from_app(app)
+    outcome = _store_one(app, inst.id, data)
     with app.app_context():
-        outcome = run._store(db.engine, config, None, None, [result])
         row = db.session.get(Instance, inst.id)
         query = sa.select(InstanceField.field, InstanceField.value_text)
-        values = {row.field: row.value_text for row in db.session.execute(query)}
+        values = dict(db.session.execute(query).all())
     assert (outcome.ok, outcome.failed) == (1, 0)
     assert (row.crawl_status, row.crawled_data["version"]) == ("ok", 10**1500)
     # the ints have no display value (nothing can chart or sort them); the strings are cut
@@ -545,9 +550,8 @@ def test_floats_stay_floats_and_ints_ints(
         "text": 'e+ "\\u00000"',
         "small": 2.5e-7,
     }
-    result = FetchResult(inst.id, True, data, None, "127.0.0.1", utcnow(), 0.1)
+    outcome = _store_one(app, inst.id, data)
     with app.app_context():
-        outcome = run._store(db.engine, CrawlConfig.from_app(app), None, None, [result])
         stored = db.session.get(Instance, inst.id).crawled_data
         snapshot = db.session.scalar(sa.select(Snapshot.data))
     assert outcome.ok == 1
