@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ from flask_migrate import downgrade
 
 from cephalopod.app import MIGRATIONS_DIR, create_app
 from cephalopod.db import db
+from cephalopod.instances.models import INSTANCES_FILLFACTOR
 from cephalopod.schema import create_schema, ensure_schema, table_names
 from tests.databases import empty_database
 
@@ -81,6 +82,26 @@ def test_tables_without_history_are_stamped_and_upgraded(empty_app: Flask) -> No
     with db.engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_heads() == (SCRIPTS.get_current_head(),)
         assert conn.execute(sa.text("SELECT count(*) FROM instances")).scalar() == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("make", [create_schema, ensure_schema], ids=["created", "upgraded"])
+def test_instances_leave_room_for_updates_in_place(
+    instance_dir: Path, make: Callable[[], None]
+) -> None:
+    """autogenerate compares no storage parameters: check the fillfactor itself, both ways."""
+    with empty_database("postgresql", instance_dir) as url:
+        app = create_app(overrides={"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url})
+        with app.app_context():
+            try:
+                make()
+                options = db.session.scalar(
+                    sa.text("SELECT reloptions FROM pg_class WHERE relname = 'instances'")
+                )
+            finally:
+                db.session.remove()
+                db.engine.dispose()
+    assert options == [f"fillfactor={INSTANCES_FILLFACTOR}"]
 
 
 def test_the_comparison_sees_a_difference(empty_app: Flask) -> None:

@@ -164,7 +164,13 @@ class _Sql:
                 if self.postgres
                 else "VALUES (?, ?, ?) "
             )
-            + "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data"
+            + "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data "
+            # a recrawl the same day mostly finds the same data: then no new row version
+            + (
+                "WHERE snapshots.data IS DISTINCT FROM excluded.data"
+                if self.postgres
+                else "WHERE snapshots.data IS NOT excluded.data"
+            )
         )
 
         # For the rest of the transaction (PostgreSQL). Crawl results can be crawled again:

@@ -6,8 +6,10 @@ data. The data's part of the key is read from the database on every request, che
 - ``data_version``: a token in ``meta`` that writers replace in the transaction that changes
   what statistics count (``touch_data_version``): the crawl store, the recompute of display
   values, and (through the operation signals) registration, edit and deletion;
-- a guard computed from ``instances`` through indexes: the number of rows, the largest id and
-  the latest crawl attempt, which also moves when a writer forgets the token.
+- a guard computed from ``instances`` through indexes: the number of rows and the largest
+  id, which also move when a registration or a deletion forgets the token. (The latest crawl
+  attempt is not part of it: ``last_crawl_at`` has no index, so that crawls can update
+  their rows in place, and the crawl store always replaces the token.)
 
 A page view after a change therefore costs one computation, later ones a dictionary look-up.
 The cache lives in the process (each web worker has its own) and an entry is never served
@@ -54,11 +56,7 @@ def touch_data_version(conn: Connection) -> None:
 def data_state() -> tuple[Any, ...]:
     """Return the part of the cache key that moves whenever the counted data changes."""
     version = db.session.scalar(sa.select(meta.c.value).where(meta.c.key == DATA_VERSION))
-    guard = db.session.execute(
-        sa.select(
-            sa.func.count(), sa.func.max(instances.c.id), sa.func.max(instances.c.last_crawl_at)
-        )
-    ).one()
+    guard = db.session.execute(sa.select(sa.func.count(), sa.func.max(instances.c.id))).one()
     return (version, *guard)
 
 

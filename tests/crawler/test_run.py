@@ -407,6 +407,60 @@ def test_json_rows_splice_the_raw_column_into_valid_json() -> None:
     assert plain == [{"error": "HTTP 500", "id": 1}]
 
 
+def test_a_recrawl_updates_rows_in_place(make_pg_app: Callable[..., Flask]) -> None:
+    """Every crawl rewrites every instance row: a recrawl must add no index entry (HOT).
+
+    Fails as soon as an index covers a column a recrawl changes, or the rows get no room.
+    The same-day snapshot of the same data is left alone altogether.
+    """
+    app = make_pg_app()
+    registry = parse_field_settings({})
+    with app.app_context():
+        ids = []
+        for n in range(3):
+            inst = register_instance(
+                {
+                    "url": f"https://{n}.example.org",
+                    "contact": "C",
+                    "email": "c@example.org",
+                    "organization": "O",
+                }
+            )
+            db.session.commit()
+            ids.append(inst.id)
+    same, changed, failing = ids
+
+    def results(data: dict[str, Any]) -> list[FetchResult]:
+        at = utcnow()
+        return [
+            FetchResult(same, True, {"v": 1}, None, "127.0.0.2", at, 0.1),
+            FetchResult(changed, True, data, None, "127.0.0.2", at, 0.1),
+            FetchResult(failing, False, None, "HTTP 500 from /x", "127.0.0.2", at, 0.1),
+        ]
+
+    def updates(conn: sa.Connection, table: str) -> tuple[int, int]:
+        """Rows updated, and of those in place, by this backend: not yet reported ones too."""
+        counts = "SELECT pg_stat_get_xact_tuples_updated(CAST(:t AS regclass)), "
+        counts += "pg_stat_get_xact_tuples_hot_updated(CAST(:t AS regclass))"
+        updated, hot = conn.execute(sa.text(counts), {"t": table}).one()
+        return updated, hot
+
+    with app.app_context():
+        with db.engine.begin() as conn:  # the first crawl: status and address change
+            store_results(conn, results({"v": 1}), registry)
+        with db.engine.begin() as conn:  # counts only move within one transaction
+            before = {table: updates(conn, table) for table in ("instances", "snapshots")}
+            store_results(conn, results({"v": 2}), registry)
+            after = {table: updates(conn, table) for table in ("instances", "snapshots")}
+        assert after["instances"] == (before["instances"][0] + 3, before["instances"][1] + 3)
+        assert after["snapshots"] == (before["snapshots"][0] + 1, before["snapshots"][1] + 1)
+        assert db.session.get(Instance, changed).crawled_data == {"v": 2}
+        assert db.session.get(Instance, failing).consecutive_failures == 2
+        assert db.session.execute(
+            sa.select(Snapshot.instance_id, Snapshot.data).order_by(Snapshot.instance_id)
+        ).all() == [(same, {"v": 1}), (changed, {"v": 2})]
+
+
 def test_a_crawl_stored_meanwhile_counts_as_the_previous_data(
     make_pg_app: Callable[..., Flask],
 ) -> None:
