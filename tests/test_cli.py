@@ -27,7 +27,16 @@ from tests.databases import empty_database
 REPO = Path(__file__).resolve().parent.parent
 CEPHALOPOD = Path(sys.executable).with_name("cephalopod")
 HEAD = ScriptDirectory(str(MIGRATIONS_DIR)).get_current_head()
-TABLES = {"instances", "instance_fields", "snapshots", "users", "api_tokens", "meta", "crawl_jobs"}
+TABLES = {
+    "instances",
+    "instance_fields",
+    "snapshots",
+    "users",
+    "api_tokens",
+    "meta",
+    "crawl_jobs",
+    "crawl_job_chunks",
+}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

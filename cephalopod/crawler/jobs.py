@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from cephalopod.crawler.models import CrawlJob
+from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
 from cephalopod.crawler.run import CrawlSummary, Progress, count_enabled, crawl
 from cephalopod.db import db, utcnow
 from cephalopod.schedule import CRAWL_ALL
@@ -104,12 +104,23 @@ def job_status(job_id: str) -> dict[str, Any] | None:
     job = db.session.get(CrawlJob, job_id)
     if job is None:
         return None
+    done, ok, failed = job.done, job.ok, job.failed
+    if job.state == "running" and job.chunks_total:  # Celery: live counts are the chunks'
+        of_job = CrawlJobChunk.job_id == job_id
+        done, ok, failed = db.session.execute(
+            sa.select(
+                *(
+                    sa.func.coalesce(sa.func.sum(c), 0)
+                    for c in (CrawlJobChunk.done, CrawlJobChunk.ok, CrawlJobChunk.failed)
+                )
+            ).where(of_job)
+        ).one()
     return {
         "state": job.state,
         "total": job.total,
-        "done": min(job.done, job.total) if job.total else job.done,
-        "ok": job.ok,
-        "failed": job.failed,
+        "done": min(done, job.total) if job.total else done,
+        "ok": ok,
+        "failed": failed,
     }
 
 

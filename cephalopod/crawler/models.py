@@ -32,3 +32,26 @@ class CrawlJob(db.Model):
 
     def __repr__(self) -> str:
         return f"<CrawlJob {self.id} {self.state} {self.done}/{self.total}>"
+
+
+class CrawlJobChunk(db.Model):
+    """The progress of one chunk of a job that Celery workers share.
+
+    Celery may deliver a chunk again (a worker killed mid-chunk: ``acks_late``); the chunk
+    then starts its row over, so its instances are counted once and the job ends only when
+    every distinct chunk has finished. A chunk is known by its first (smallest) instance id.
+    """
+
+    __tablename__ = "crawl_job_chunks"
+
+    job_id: Mapped[str] = mapped_column(
+        sa.String(36), sa.ForeignKey("crawl_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    first_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    done: Mapped[int] = mapped_column(default=0)
+    ok: Mapped[int] = mapped_column(default=0)
+    failed: Mapped[int] = mapped_column(default=0)
+    finished: Mapped[bool] = mapped_column(default=False)
+
+    def __repr__(self) -> str:
+        return f"<CrawlJobChunk {self.job_id} {self.first_id} {self.done}>"

@@ -225,7 +225,7 @@ def _store(
     engine: Engine,
     config: CrawlConfig,
     locator: GeoLocator | None,
-    job_id: str | None,
+    job: tuple[str | None, int | None],
     batch: list[FetchResult],
 ) -> BatchOutcome:
     """Parse the batch's raw replies and store the batch in one transaction.
@@ -248,7 +248,7 @@ def _store(
     )
     try:
         with engine.begin() as conn:
-            return store_results(conn, batch, config.registry, locator, job_id)
+            return store_results(conn, batch, config.registry, locator, *job)
     except refused as exc:
         # Something in one reply the database refuses: it must not cost the others theirs.
         log.warning(
@@ -258,27 +258,31 @@ def _store(
     for result in batch:
         try:
             with engine.begin() as conn:
-                stored = store_results(conn, [result], config.registry, locator, job_id)
+                stored = store_results(conn, [result], config.registry, locator, *job)
         except refused as exc:
             log.warning("the crawl result of instance %s cannot be stored: %s", result.key, exc)
             failed = replace(result, ok=False, data=None, error=UNSTORABLE, bodies=None)
             with engine.begin() as conn:
-                stored = store_results(conn, [failed], config.registry, locator, job_id)
+                stored = store_results(conn, [failed], config.registry, locator, *job)
         outcome.ok += stored.ok
         outcome.failed += stored.failed
         outcome.errors.update(stored.errors)
     return outcome
 
 
-def _store_in_process(job_id: str | None, batch: list[FetchResult]) -> BatchOutcome:
+def _store_in_process(job: tuple[str | None, int | None], batch: list[FetchResult]) -> BatchOutcome:
     state = _process_state
-    return _store(state["engine"], state["config"], state["locator"], job_id, batch)
+    return _store(state["engine"], state["config"], state["locator"], job, batch)
 
 
 def _writer(
-    config: CrawlConfig, engine: Engine, locator: GeoLocator, job_id: str | None, use_process: bool
+    config: CrawlConfig,
+    engine: Engine,
+    locator: GeoLocator,
+    job: tuple[str | None, int | None],
+    use_process: bool,
 ) -> tuple[Executor, Callable[[list[FetchResult]], BatchOutcome]]:
-    """Return (executor, store function).
+    """Return (executor, store function); ``job`` is where batches count (job id, chunk).
 
     A child process keeps database work off the event loop's core and GIL, which is what
     lets a big crawl keep up with the network; a daemonic process (a Celery worker child)
@@ -295,9 +299,9 @@ def _writer(
             initargs=(config,),
         )
         executor.submit(int)  # start the process now: it boots while the first fetches run
-        return executor, partial(_store_in_process, job_id)
+        return executor, partial(_store_in_process, job)
     executor = ThreadPoolExecutor(1, thread_name_prefix="crawl-writer")
-    return executor, partial(_store, engine, config, locator, job_id)
+    return executor, partial(_store, engine, config, locator, job)
 
 
 def crawl(
@@ -305,10 +309,13 @@ def crawl(
     ids: Sequence[int] | None = None,
     *,
     job_id: str | None = None,
+    chunk: int | None = None,
     progress: Progress | None = None,
     writer_process: bool | None = None,
 ) -> CrawlSummary:
     """Crawl the given instances (default: every enabled one) and store the results.
+
+    Stored results are counted in job ``job_id``, or in its chunk ``chunk`` (Celery).
 
     ``writer_process`` (default: for crawls of all instances) stores the results from a
     child process; crawls of given ids store from a thread of this process.
@@ -319,7 +326,7 @@ def crawl(
         locator = geolocator(app)
     use_process = ids is None if writer_process is None else writer_process
     with long_lived_objects_frozen():  # before the writer forks, so that it inherits it
-        executor, store = _writer(config, engine, locator, job_id, use_process)
+        executor, store = _writer(config, engine, locator, (job_id, chunk), use_process)
         with executor:
             return asyncio.run(_crawl(engine, config, ids, progress, executor, store))
 

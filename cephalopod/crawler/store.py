@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cephalopod.crawler.fetch import FetchResult
-from cephalopod.crawler.models import CrawlJob
+from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.geo.location import Location
 from cephalopod.instances.models import Instance, InstanceField
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_ERROR_CHARS = 500
 jobs = CrawlJob.__table__
+chunks = CrawlJobChunk.__table__
 fields_table = InstanceField.__table__
 instances = Instance.__table__
 
@@ -314,9 +315,11 @@ def store_results(
     registry: FieldRegistry,
     locator: GeoLocator | None = None,
     job_id: str | None = None,
+    chunk: int | None = None,
 ) -> BatchOutcome:
     """Write a batch of results (keys are instance ids) in the caller's transaction.
 
+    The batch is counted in job ``job_id``, or in its chunk ``chunk`` (see `CrawlJobChunk`).
     On PostgreSQL this sets `_Sql.transaction_settings` for the rest of that transaction.
     """
     sql = _sql(conn)
@@ -411,13 +414,17 @@ def store_results(
         # locked briefly while other workers store their batches
         touch_data_version(conn)
     if job_id is not None and results:
+        counter = (
+            sa.update(jobs).where(jobs.c.id == job_id)
+            if chunk is None
+            else sa.update(chunks).where(chunks.c.job_id == job_id, chunks.c.first_id == chunk)
+        )
+        table = counter.table
         conn.execute(
-            sa.update(jobs)
-            .where(jobs.c.id == job_id)
-            .values(
-                done=jobs.c.done + len(results),
-                ok=jobs.c.ok + outcome.ok,
-                failed=jobs.c.failed + outcome.failed,
+            counter.values(
+                done=table.c.done + len(results),
+                ok=table.c.ok + outcome.ok,
+                failed=table.c.failed + outcome.failed,
             )
         )
     return outcome

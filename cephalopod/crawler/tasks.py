@@ -14,7 +14,7 @@ from celery import shared_task
 from flask import Flask, current_app
 
 from cephalopod.crawler import jobs
-from cephalopod.crawler.models import CrawlJob
+from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
 from cephalopod.crawler.run import crawl
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance
@@ -23,6 +23,7 @@ from cephalopod.schedule import CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY
 log = logging.getLogger(__name__)
 
 job_table = CrawlJob.__table__
+chunk_table = CrawlJobChunk.__table__
 
 
 def _app() -> Flask:
@@ -61,9 +62,13 @@ def crawl_chunk(job_id: str, ids: list[int]) -> None:
 
     A chunk that fails still counts as finished (its error is kept on the job), so one bad
     chunk cannot leave the job "running" and block the next crawls until it goes stale.
+    Delivered again (``acks_late``: its worker died), a chunk starts its count over: see
+    `CrawlJobChunk`.
     """
+    first = min(ids, default=0)
     try:
-        crawl(_app(), ids, job_id=job_id)
+        _start_chunk(job_id, first)
+        crawl(_app(), ids, job_id=job_id, chunk=first)
     except Exception as exc:
         log.exception("Chunk of job %s failed", job_id)
         with db.engine.begin() as conn:
@@ -74,20 +79,44 @@ def crawl_chunk(job_id: str, ids: list[int]) -> None:
             )
         raise
     finally:
-        _count_chunk(job_id)
+        _finish_chunk(job_id, first)
 
 
-def _count_chunk(job_id: str) -> None:
+def _start_chunk(job_id: str, first: int) -> None:
+    """Give the chunk a fresh progress row (the only one, however often it is delivered)."""
+    key = (chunk_table.c.job_id == job_id) & (chunk_table.c.first_id == first)
+    with db.engine.begin() as conn:
+        conn.execute(sa.delete(chunk_table).where(key))
+        conn.execute(sa.insert(chunk_table).values(job_id=job_id, first_id=first))
+
+
+def _finish_chunk(job_id: str, first: int) -> None:
+    """Mark the chunk finished; sum the job's chunks into it, and end it after the last."""
+    job = job_table.c.id == job_id
+    of_job = chunk_table.c.job_id == job_id
     with db.engine.begin() as conn:
         conn.execute(
-            sa.update(job_table)
-            .where(job_table.c.id == job_id)
-            .values(chunks_done=job_table.c.chunks_done + 1)
+            sa.update(chunk_table)
+            .where(of_job, chunk_table.c.first_id == first)
+            .values(finished=True)
         )
+        # chunks finishing at once on several workers take turns (on SQLite the write above
+        # already does), so that each one's sums below see the chunks finished before it
+        conn.execute(sa.select(job_table.c.id).where(job).with_for_update())
+        sums = {
+            name: sa.select(sa.func.coalesce(sa.func.sum(chunk_table.c[name]), 0))
+            .where(of_job)
+            .scalar_subquery()
+            for name in ("done", "ok", "failed")
+        }
+        finished = (
+            sa.select(sa.func.count()).where(of_job, chunk_table.c.finished).scalar_subquery()
+        )
+        conn.execute(sa.update(job_table).where(job).values(chunks_done=finished, **sums))
         conn.execute(
             sa.update(job_table)
             .where(
-                job_table.c.id == job_id,
+                job,
                 job_table.c.chunks_done >= job_table.c.chunks_total,
                 job_table.c.state == "running",
             )

@@ -12,10 +12,13 @@ from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS
 from cephalopod.crawler import jobs
+from cephalopod.crawler.fetch import FetchResult
 from cephalopod.crawler.models import CrawlJob
 from cephalopod.crawler.scheduler import embedded_worker
+from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
+from cephalopod.stats.fields import parse_field_settings
 
 
 def test_start_crawl_all_runs_in_background_and_reports_progress(
@@ -117,3 +120,41 @@ def test_a_failed_chunk_still_counts_so_the_job_ends(
         job = db.session.get(CrawlJob, "j")
         assert (job.state, job.chunks_done) == ("done", 2)
         assert job.error == "a chunk failed: database went away"
+
+
+def test_a_chunk_delivered_again_is_counted_once(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any], fleet: str
+) -> None:
+    """Celery delivers a chunk again when its worker died (``acks_late``), or even after it
+    finished when the acknowledgement was lost: its instances count once, the job ends once
+    every distinct chunk has finished, not after as many deliveries."""
+    import cephalopod.crawler.tasks as tasks
+
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS)
+    ids = [make_instance(url=f"{fleet}/i/{n}").id for n in range(3)]
+    ids.append(make_instance(url=f"{fleet}/broken").id)
+    first, second = ids[:2], ids[2:]
+
+    def status() -> tuple[Any, ...]:
+        db.session.expire_all()
+        return tuple(jobs.job_status("j").values())  # type: ignore[union-attr]
+
+    with app.app_context():
+        db.session.add(
+            CrawlJob(id="j", state="running", total=4, chunks_total=2, created_at=utcnow())
+        )
+        db.session.commit()
+        # the first delivery's worker stored one batch of the first chunk, then died
+        tasks._start_chunk("j", min(first))
+        stored = FetchResult(first[0], True, {"v": 1}, None, None, utcnow(), 0.1)
+        with db.engine.begin() as conn:
+            store_results(conn, [stored], parse_field_settings({}), None, "j", min(first))
+        assert status() == ("running", 4, 1, 1, 0)
+        tasks.crawl_chunk.run("j", first)  # delivered again: the chunk counts anew
+        assert status() == ("running", 4, 2, 2, 0)
+        tasks.crawl_chunk.run("j", first)  # once more, after it finished
+        assert status() == ("running", 4, 2, 2, 0)
+        tasks.crawl_chunk.run("j", second)
+        assert status() == ("done", 4, 4, 3, 1)
+        job = db.session.get(CrawlJob, "j")
+        assert (job.chunks_done, job.done, job.ok, job.failed) == (2, 4, 3, 1)

@@ -366,7 +366,7 @@ def test_a_result_the_database_refuses_fails_alone(
     ]
     config = CrawlConfig.from_app(crawl_app)
     with crawl_app.app_context():
-        outcome = run._store(db.engine, config, None, None, batch)
+        outcome = run._store(db.engine, config, None, (None, None), batch)
         rows = [db.session.get(Instance, inst.id) for inst in made]
         refused = poison == "surrogate" or db.engine.dialect.name == "postgresql"
     assert [row.crawl_status for row in rows[::2]] == ["ok", "ok"]
@@ -382,7 +382,7 @@ def test_a_result_the_database_refuses_fails_alone(
     # alone in its batch (a crawl of one instance), it fails the same way, without raising
     alone = FetchResult(made[1].id, True, data[1], None, "127.0.0.1", utcnow(), 0.1)
     with crawl_app.app_context():
-        outcome = run._store(db.engine, config, None, None, [alone])
+        outcome = run._store(db.engine, config, None, (None, None), [alone])
     assert (outcome.ok, outcome.failed) == ((0, 1) if refused else (1, 0))
 
 
@@ -555,7 +555,7 @@ def _store_one(app: Flask, instance_id: int, data: dict[str, Any]) -> store.Batc
     """Store one successful crawl result as the writer does (parsing aside)."""
     result = FetchResult(instance_id, True, data, None, "127.0.0.1", utcnow(), 0.1)
     with app.app_context():
-        return run._store(db.engine, CrawlConfig.from_app(app), None, None, [result])
+        return run._store(db.engine, CrawlConfig.from_app(app), None, (None, None), [result])
 
 
 def test_values_longer_than_their_column_are_stored_on_both_databases(
