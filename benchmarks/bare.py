@@ -5,7 +5,8 @@
 Fetches every fleet instance's endpoints like a crawler would, minus everything else (no
 database, no limits, no checks), and prints the seconds it took. It runs in a fresh
 interpreter that imports nothing but aiohttp, so that it is measured at its best: the crawl
-benchmark compares ``cephalopod crawl`` against this.
+benchmark compares ``cephalopod crawl`` against this. Prints the seconds, then the CPU
+seconds the run took.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ async def bare_client(base: str, num: int, concurrency: int) -> float:
 
 
 def main() -> None:
-    """Run the bare client on the command line's fleet and print the seconds."""
+    """Run the bare client on the command line's fleet; print its seconds and CPU seconds."""
     base, num, concurrency = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    print(f"{asyncio.run(bare_client(base, num, concurrency)):.4f}")
+    cpu = time.process_time()
+    seconds = asyncio.run(bare_client(base, num, concurrency))
+    print(f"{seconds:.4f} {time.process_time() - cpu:.4f}")
 
 
 if __name__ == "__main__":

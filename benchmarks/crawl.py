@@ -9,7 +9,8 @@ values. A bare client (same library, same concurrency, no database; `benchmarks.
 fresh process) fetching every instance's endpoints runs right before and right after each
 crawl, and each crawl is compared with the mean of the two: this machine's speed drifts by
 10 % and more within a minute, which a single reference run would count against one side.
-Prints the times and ratios of every round, the median ratios, and the crawl's peak memory
+Prints the times and ratios of every round, the median ratios, the CPU seconds each side
+used (the crawl's own, its writer's and the PostgreSQL server's), and the crawl's peak memory
 (RSS).
 """
 
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -35,15 +37,34 @@ from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, SERVERS, free_port
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 
-def time_bare_client(base: str, num: int, concurrency: int) -> float:
-    """Run the bare client (`benchmarks.bare`) in a fresh process; return its seconds."""
+def time_bare_client(base: str, num: int, concurrency: int) -> tuple[float, float]:
+    """Run the bare client (`benchmarks.bare`) in a fresh process; return (seconds, CPU)."""
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.bare", base, str(num), str(concurrency)],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
-    return float(out.strip().splitlines()[-1])
+    seconds, cpu = out.strip().splitlines()[-1].split()
+    return float(seconds), float(cpu)
+
+
+def postgres_cpu() -> float | None:
+    """CPU seconds used so far by the local PostgreSQL server's processes (Linux only).
+
+    Ended backends count too: their parent, the postmaster, has collected their usage.
+    """
+    total, found, tick = 0.0, False, os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
+                continue
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile, or not Linux
+            continue
+        total += sum(int(value) for value in fields[11:15]) / tick  # utime stime cutime cstime
+        found = True
+    return total if found else None
 
 
 def wait_for_port(port: int, timeout: float = 10.0) -> None:
@@ -93,13 +114,12 @@ def seed(dburl: str, base: str, num: int, env: dict[str, str]) -> None:
 
 def crawl_twice(
     dburl: str | None, base: str, num: int, concurrency: int
-) -> tuple[list[float], list[tuple[float, float]]]:
+) -> tuple[list[tuple[float, float]], list[Crawl]]:
     """Seed a fresh database with the fleet and time ``cephalopod crawl`` twice.
 
     The first crawl stores everything anew; the second is the daily recrawl, which finds
     the same values. The bare client runs before, between and after them. Returns the bare
-    client's three times and (seconds the crawl reports, wall seconds of the command) of
-    each crawl.
+    client's three (seconds, CPU seconds) and each crawl's figures.
     """
     pg_name = None
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,8 +156,20 @@ def crawl_twice(
                     conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
-def run_crawl(env: dict[str, str], num: int) -> tuple[float, float]:
-    """Run ``cephalopod crawl``; return (seconds it reports, wall seconds of the command)."""
+@dataclass
+class Crawl:
+    """One ``cephalopod crawl`` measured: seconds it reports, wall seconds of the command,
+    CPU seconds it reports (its writer included), CPU seconds of the PostgreSQL server."""
+
+    inner: float
+    wall: float
+    cpu: float
+    postgres_cpu: float | None
+
+
+def run_crawl(env: dict[str, str], num: int) -> Crawl:
+    """Run ``cephalopod crawl`` and measure it."""
+    server = postgres_cpu()
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "cephalopod", "crawl"],
@@ -147,7 +179,10 @@ def run_crawl(env: dict[str, str], num: int) -> tuple[float, float]:
         text=True,
     ).stdout
     wall = time.perf_counter() - start
-    match = re.search(r"in ([\d.]+) s \(([\d.]+)/s\): (\d+) ok, (\d+) failed", out)
+    server_after = postgres_cpu()
+    match = re.search(
+        r"in ([\d.]+) s \(([\d.]+)/s\): (\d+) ok, (\d+) failed \(CPU ([\d.]+) s\)", out
+    )
     if match is None:
         raise SystemExit(f"unexpected crawl output:\n{out}")
     ok, failed = int(match[3]), int(match[4])
@@ -155,7 +190,8 @@ def run_crawl(env: dict[str, str], num: int) -> tuple[float, float]:
     inner = num / float(match[2]) if float(match[2]) else float(match[1])
     if (ok, failed) != (num, 0):
         raise SystemExit(f"the crawl did not succeed for every instance: {ok} ok, {failed} failed")
-    return inner, wall
+    used = None if server is None or server_after is None else server_after - server
+    return Crawl(inner, wall, float(match[5]), used)
 
 
 def run(
@@ -174,18 +210,24 @@ def run(
             f" latency {latency * 1000:.0f} ms, concurrency {concurrency}; database {engine}"
         )
         ratios: dict[str, list[float]] = {"first crawl": [], "recrawl": []}
+        cpus: dict[str, list[float]] = {"bare client": [], **{kind: [] for kind in ratios}}
         for n in range(1, rounds + 1):
             bares, crawls = crawl_twice(dburl, base, num, concurrency)
-            print(f"round {n}: bare client {' / '.join(f'{b:.2f}' for b in bares)} s")
-            for i, ((kind, kept), (inner, wall)) in enumerate(
-                zip(ratios.items(), crawls, strict=True)
-            ):
-                bare = statistics.mean(bares[i : i + 2])  # the runs just before and after
-                kept.append(bare / inner)
+            cpus["bare client"] += [cpu for _seconds, cpu in bares]
+            print(
+                f"round {n}: bare client {' / '.join(f'{b:.2f}' for b, _cpu in bares)} s"
+                f" (CPU {' / '.join(f'{cpu:.2f}' for _b, cpu in bares)} s)"
+            )
+            for i, ((kind, kept), crawl) in enumerate(zip(ratios.items(), crawls, strict=True)):
+                bare = statistics.mean(b for b, _cpu in bares[i : i + 2])  # just before and after
+                kept.append(bare / crawl.inner)
+                cpu = crawl.cpu + (crawl.postgres_cpu or 0.0)
+                cpus[kind].append(cpu)
+                server = "" if crawl.postgres_cpu is None else f" + server {crawl.postgres_cpu:.2f}"
                 print(
-                    f"         {kind:11}: {inner:6.2f} s ({num / inner:5.0f}/s;"
-                    f" {wall:.2f} s with interpreter start-up) | bare {bare:.2f} s,"
-                    f" ratio {bare / inner:.3f}"
+                    f"         {kind:11}: {crawl.inner:6.2f} s ({num / crawl.inner:5.0f}/s;"
+                    f" {crawl.wall:.2f} s with interpreter start-up) | bare {bare:.2f} s,"
+                    f" ratio {bare / crawl.inner:.3f} | CPU {crawl.cpu:.2f}{server} s"
                 )
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         for kind, kept in ratios.items():
@@ -193,6 +235,11 @@ def run(
                 f"{kind} throughput, median of {rounds}: {statistics.median(kept):.3f} x the"
                 f" bare client (min {min(kept):.3f}, max {max(kept):.3f})"
             )
+        print(
+            "CPU seconds, median (the crawl's own and its writer's, plus PostgreSQL's server"
+            " processes if local; the fleet simulator's not included): "
+            + ", ".join(f"{kind} {statistics.median(values):.2f}" for kind, values in cpus.items())
+        )
         print(f"peak RSS (largest child process): {rss:.0f} MB")
     finally:
         fleet.terminate()

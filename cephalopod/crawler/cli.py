@@ -44,6 +44,7 @@ def print_summary(summary: CrawlSummary) -> None:
     click.echo(
         f"Crawled {summary.total} instance(s) in {summary.duration:.1f} s "
         f"({summary.rate:.1f}/s): {summary.ok} ok, {summary.failed} failed"
+        f" (CPU {summary.cpu:.1f} s)"
     )
     for error, count in summary.errors.most_common(TOP_ERRORS):
         click.echo(f"  {count:>6}  {error}")

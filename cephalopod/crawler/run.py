@@ -12,6 +12,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import resource
 import threading
 import time
 from collections import Counter, deque
@@ -62,6 +63,8 @@ class CrawlSummary:
     failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     duration: float = 0.0
+    #: CPU seconds of this process and of its writer process during the crawl
+    cpu: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -325,10 +328,19 @@ def crawl(
         engine = db.engine
         locator = geolocator(app)
     use_process = ids is None if writer_process is None else writer_process
+    cpu = _cpu_seconds()
     with long_lived_objects_frozen():  # before the writer forks, so that it inherits it
         executor, store = _writer(config, engine, locator, (job_id, chunk), use_process)
         with executor:
-            return asyncio.run(_crawl(engine, config, ids, progress, executor, store))
+            summary = asyncio.run(_crawl(engine, config, ids, progress, executor, store))
+    summary.cpu = _cpu_seconds() - cpu  # the writer process has ended: it is counted now
+    return summary
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its children that have ended."""
+    usages = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(usage.ru_utime + usage.ru_stime for usage in usages)
 
 
 async def _crawl(

@@ -53,7 +53,7 @@ def test_crawl_all_prints_a_summary_and_succeeds_despite_failures(
     assert result.returncode == 0, result.stderr
     assert "crawled 6/6" in result.stdout  # plain progress lines when not on a terminal
     assert "Crawled 6 instance(s)" in result.stdout
-    assert "4 ok, 2 failed" in result.stdout
+    assert "4 ok, 2 failed (CPU " in result.stdout
     assert "2  HTTP 404 from /system-info" in result.stdout
     assert "Traceback" not in result.stderr
 

@@ -51,6 +51,7 @@ def test_crawl_stores_data_values_and_snapshots(
     summary = crawl(crawl_app)
 
     assert (summary.total, summary.ok, summary.failed) == (8, 7, 1)
+    assert 0 < summary.cpu < 60
     assert summary.errors == {"HTTP 404 from /system-info": 1}
     with crawl_app.app_context():
         rows = {i.id: i for i in db.session.scalars(sa.select(Instance))}
