@@ -147,7 +147,7 @@ def crawl_twice(
             bare = [time_bare_client(base, num, concurrency)]
             crawls = []
             for _ in range(2):
-                crawls.append(run_crawl(env, num))
+                crawls.append(run_crawl(env, num, on_postgres=dburl.startswith("postgresql")))
                 bare.append(time_bare_client(base, num, concurrency))
             return bare, crawls
         finally:
@@ -167,9 +167,9 @@ class Crawl:
     postgres_cpu: float | None
 
 
-def run_crawl(env: dict[str, str], num: int) -> Crawl:
-    """Run ``cephalopod crawl`` and measure it."""
-    server = postgres_cpu()
+def run_crawl(env: dict[str, str], num: int, on_postgres: bool) -> Crawl:
+    """Run ``cephalopod crawl`` and measure it (and the local PostgreSQL server it uses)."""
+    server = postgres_cpu() if on_postgres else None
     start = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-m", "cephalopod", "crawl"],
@@ -179,7 +179,7 @@ def run_crawl(env: dict[str, str], num: int) -> Crawl:
         text=True,
     ).stdout
     wall = time.perf_counter() - start
-    server_after = postgres_cpu()
+    server_after = postgres_cpu() if on_postgres else None
     match = re.search(
         r"in ([\d.]+) s \(([\d.]+)/s\): (\d+) ok, (\d+) failed \(CPU ([\d.]+) s\)", out
     )
