@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -158,3 +160,51 @@ def test_a_chunk_delivered_again_is_counted_once(
         assert status() == ("done", 4, 4, 3, 1)
         job = db.session.get(CrawlJob, "j")
         assert (job.chunks_done, job.done, job.ok, job.failed) == (2, 4, 3, 1)
+
+
+def test_the_last_chunks_finishing_together_still_end_the_job(
+    make_pg_app: Callable[..., Flask],
+) -> None:
+    """Two workers finish the last two chunks at once: each must count the other's.
+
+    Without taking turns, each would sum the chunks in its own snapshot, see one of two
+    finished, and the job would stay "running" (and block crawls) until it went stale.
+    """
+    import cephalopod.crawler.tasks as tasks
+
+    app = make_pg_app()
+    with app.app_context():
+        db.session.add(CrawlJob(id="j", state="running", chunks_total=2, created_at=utcnow()))
+        db.session.commit()
+        for first in (1, 2):
+            tasks._start_chunk("j", first)
+        errors: list[BaseException] = []
+
+        def finish(first: int) -> None:
+            try:
+                with app.app_context():
+                    tasks._finish_chunk("j", first)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        waiting = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        with db.engine.connect() as holder, db.engine.connect() as watch:
+            holder.begin()  # both finish while someone else holds the job's row
+            holder.execute(sa.text("SELECT id FROM crawl_jobs WHERE id = 'j' FOR UPDATE"))
+            threads = [threading.Thread(target=finish, args=(n,)) for n in (1, 2)]
+            for thread in threads:
+                thread.start()
+            for _ in range(200):
+                if watch.scalar(waiting) == 2:
+                    break
+                watch.rollback()  # the activity view is read once per transaction
+                time.sleep(0.05)
+            else:
+                pytest.fail("the chunks never waited for the job's row")
+            holder.commit()
+            for thread in threads:
+                thread.join(10)
+        assert not errors
+        db.session.expire_all()
+        job = db.session.get(CrawlJob, "j")
+        assert (job.state, job.chunks_done) == ("done", 2)
