@@ -7,9 +7,13 @@ drops tables must not touch it.
 from __future__ import annotations
 
 import contextlib
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
 
 from tests.conftest import PG_ADMIN_URL, _pg_admin
 
@@ -29,3 +33,17 @@ def empty_database(backend: str, folder: Path) -> Iterator[str]:
     finally:
         with _pg_admin() as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def wait_for_lock_waits(conn: sa.Connection, count: int, failure: str) -> None:
+    """Wait until ``count`` sessions of conn's PostgreSQL database wait for a lock."""
+    waiting = sa.text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    )
+    for _ in range(200):
+        if conn.scalar(waiting) >= count:
+            return
+        conn.rollback()  # the activity view is read once per transaction
+        time.sleep(0.05)
+    pytest.fail(failure)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from cephalopod.stats.fields import parse_field_settings
+from tests.databases import wait_for_lock_waits
 
 
 def test_start_crawl_all_runs_in_background_and_reports_progress(
@@ -187,20 +187,13 @@ def test_the_last_chunks_finishing_together_still_end_the_job(
             except BaseException as exc:  # reported below
                 errors.append(exc)
 
-        waiting = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
         with db.engine.connect() as holder, db.engine.connect() as watch:
             holder.begin()  # both finish while someone else holds the job's row
             holder.execute(sa.text("SELECT id FROM crawl_jobs WHERE id = 'j' FOR UPDATE"))
             threads = [threading.Thread(target=finish, args=(n,)) for n in (1, 2)]
             for thread in threads:
                 thread.start()
-            for _ in range(200):
-                if watch.scalar(waiting) == 2:
-                    break
-                watch.rollback()  # the activity view is read once per transaction
-                time.sleep(0.05)
-            else:
-                pytest.fail("the chunks never waited for the job's row")
+            wait_for_lock_waits(watch, 2, "the chunks never waited for the job's row")
             holder.commit()
             for thread in threads:
                 thread.join(10)

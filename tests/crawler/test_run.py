@@ -5,7 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from cephalopod.instances.operations import register_instance
 from cephalopod.stats.fields import parse_field_settings
+from tests.databases import wait_for_lock_waits
 from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
 
 
@@ -505,14 +505,7 @@ def test_a_crawl_stored_meanwhile_counts_as_the_previous_data(
 
         thread = threading.Thread(target=second)
         thread.start()
-        waiting = sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
-        for _ in range(200):
-            if watch.scalar(waiting):
-                break
-            watch.rollback()  # the activity view is read once per transaction
-            time.sleep(0.05)
-        else:
-            pytest.fail("the second crawl never waited for the first")
+        wait_for_lock_waits(watch, 1, "the second crawl never waited for the first")
         first.commit()
         thread.join(10)
     assert not thread.is_alive()
