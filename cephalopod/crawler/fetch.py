@@ -313,6 +313,9 @@ class Fetcher:
         self._session: aiohttp.ClientSession | None = None
         self._deadlines = _Deadlines(limits.total_timeout)
         self._sweeper: asyncio.Task[None] | None = None
+        #: True once fetch_all has started every target: what it yields from then on are
+        #: the last fetches in flight (a consumer may stop batching them up)
+        self.targets_exhausted = False
         self._timeout_message = f"timeout after {format_seconds(limits.total_timeout)} s"
         self._size_message = f"response larger than {format_size(limits.max_bytes)}"
 
@@ -371,6 +374,7 @@ class Fetcher:
         """
         results: asyncio.Queue[FetchResult | _WorkerDone] = asyncio.Queue(self.concurrency)
         next_target = _target_reader(targets, chunked)
+        self.targets_exhausted = False
 
         async def worker() -> None:
             trace = _Trace()
@@ -379,6 +383,7 @@ class Fetcher:
             try:
                 while (target := await next_target()) is not None:
                     await results.put(await self._fetch_instance(target[0], target[1], trace))
+                self.targets_exhausted = True
             except Exception as exc:  # from the caller's iterable: hand it to the consumer
                 error = exc
             await results.put(_WorkerDone(error))

@@ -45,6 +45,9 @@ MAX_PENDING_WRITES = 8
 #: Raw reply bytes in one batch: with the above, bounds what waits for the writer even when
 #: every instance sends replies of the maximum size.
 MAX_BATCH_BYTES = 16 << 20
+#: Batch size once every instance has been started: the last results are stored as they
+#: come rather than all at once after the last reply (that write was the crawl's tail).
+DRAIN_BATCH = 25
 WRITER_NICENESS = 10
 MAX_DISTINCT_ERRORS = 1000
 UNSTORABLE = "the reply could not be stored"
@@ -390,6 +393,7 @@ async def _crawl(
                     len(batch) >= config.batch_size
                     or size > MAX_BATCH_BYTES
                     or time.monotonic() - flushed > FLUSH_SECONDS
+                    or (fetcher.targets_exhausted and len(batch) >= DRAIN_BATCH)
                 ):
                     pending.append(write(batch))
                     batch, flushed, size = [], time.monotonic(), 0

@@ -408,6 +408,21 @@ def test_json_rows_splice_the_raw_column_into_valid_json() -> None:
     assert plain == [{"error": "HTTP 500", "id": 1}]
 
 
+def test_the_last_results_are_stored_as_they_come(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any], fleet: str
+) -> None:
+    """Once every instance has been started, batches shrink: the last replies' write is small
+    instead of a whole batch waiting for the last reply (the tail of every crawl and chunk)."""
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, CRAWLER_BATCH_SIZE=1000, CRAWLER_CONCURRENCY=10)
+    for n in range(60):
+        make_instance(url=f"{fleet}/i/{n}")
+    sizes: list[int] = []
+    summary = crawl(app, progress=lambda _done, outcome: sizes.append(outcome.ok + outcome.failed))
+    assert summary.ok == sum(sizes) == 60
+    assert len(sizes) >= 2, sizes
+    assert all(size <= run.DRAIN_BATCH for size in sizes[1:]), sizes
+
+
 def test_a_recrawl_updates_rows_in_place(make_pg_app: Callable[..., Flask]) -> None:
     """Every crawl rewrites every instance row: a recrawl must add no index entry (HOT).
 
