@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable, Iterator
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -12,11 +14,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask
-from flask_migrate import downgrade
+from flask_migrate import downgrade, upgrade
 
 from cephalopod.app import MIGRATIONS_DIR, create_app
-from cephalopod.db import db
-from cephalopod.instances.models import INSTANCES_FILLFACTOR
+from cephalopod.db import JSONType, db
+from cephalopod.instances.models import INSTANCES_FILLFACTOR, Instance
 from cephalopod.schema import create_schema, ensure_schema, table_names
 from tests.databases import empty_database
 
@@ -110,3 +112,42 @@ def test_the_comparison_sees_a_difference(empty_app: Flask) -> None:
     with db.engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX ix_instances_enabled"))
     assert [d[0] for d in differences()] == ["add_index"]  # type: ignore[index]
+
+
+def test_snapshots_keep_their_rows_across_their_new_key(empty_app: Flask) -> None:
+    """The migration that keys snapshots by (instance, day) keeps every row, both ways."""
+    before = "0e342f2a4c11"  # the revision whose snapshots still had a surrogate id
+    ensure_schema()
+    downgrade(revision=before)
+    # the columns both revisions have
+    snapshots = sa.table(
+        "snapshots",
+        sa.column("instance_id"),
+        sa.column("day", sa.Date()),
+        sa.column("data", JSONType),
+    )
+    registration = {"uuid": uuid.uuid4(), "url": "https://a.example.org", "url_key": "a",
+                    "contact": "C", "email": "c@example.org", "organization": "O"}  # fmt: skip
+    with db.engine.begin() as conn:
+        iid = conn.execute(sa.insert(Instance.__table__).values(registration)).inserted_primary_key
+        for day in (1, 2):
+            row = {"instance_id": iid[0], "day": date(2026, 1, day), "data": {"v": day}}
+            conn.execute(sa.insert(snapshots).values(row))
+    expected = [(iid[0], date(2026, 1, 1), {"v": 1}), (iid[0], date(2026, 1, 2), {"v": 2})]
+
+    def kept() -> list[tuple[object, ...]]:
+        with db.engine.connect() as conn:
+            return [tuple(row) for row in conn.execute(sa.select(snapshots).order_by("day"))]
+
+    upgrade()
+    assert kept() == expected
+    assert differences() == []
+    again = {"instance_id": iid[0], "day": date(2026, 1, 1), "data": {}}
+    with pytest.raises(sa.exc.IntegrityError), db.engine.begin() as conn:  # now the key
+        conn.execute(sa.insert(snapshots).values(again))
+    downgrade(revision=before)
+    assert kept() == expected
+    with db.engine.connect() as conn:
+        ids = conn.execute(sa.text("SELECT id FROM snapshots")).scalars().all()
+    assert None not in ids
+    assert len(set(ids)) == 2

@@ -127,14 +127,19 @@ class InstanceField(db.Model):
 
 
 class Snapshot(db.Model):
-    """The crawled data of one day (the latest crawl of the day wins): the history of trends."""
+    """The crawled data of one day (the latest crawl of the day wins): the history of trends.
+
+    Keyed by (instance, day), with no surrogate id: the table grows by one row per instance
+    and day (millions over the retention period), and an id would cost each row a sequence
+    number and an index entry that nothing uses.
+    """
 
     __tablename__ = "snapshots"
-    __table_args__ = (sa.UniqueConstraint("instance_id", "day"),)
 
-    id: Mapped[intpk]
-    instance_id: Mapped[int] = mapped_column(sa.ForeignKey("instances.id", ondelete="CASCADE"))
-    day: Mapped[date] = mapped_column(sa.Date(), index=True)
+    instance_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True, autoincrement=False
+    )
+    day: Mapped[date] = mapped_column(sa.Date(), primary_key=True, index=True)
     data: Mapped[dict[str, Any]] = mapped_column(JSONType)
 
     instance: Mapped[Instance] = relationship(back_populates="snapshots")
