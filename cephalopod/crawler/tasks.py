@@ -12,6 +12,7 @@ import logging
 import sqlalchemy as sa
 from celery import shared_task
 from flask import Flask, current_app
+from sqlalchemy.dialects import postgresql, sqlite
 
 from cephalopod.crawler import jobs
 from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
@@ -84,10 +85,12 @@ def crawl_chunk(job_id: str, ids: list[int]) -> None:
 
 def _start_chunk(job_id: str, first: int) -> None:
     """Give the chunk a fresh progress row (the only one, however often it is delivered)."""
-    key = (chunk_table.c.job_id == job_id) & (chunk_table.c.first_id == first)
     with db.engine.begin() as conn:
-        conn.execute(sa.delete(chunk_table).where(key))
-        conn.execute(sa.insert(chunk_table).values(job_id=job_id, first_id=first))
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        fresh = {"done": 0, "ok": 0, "failed": 0, "finished": False}
+        insert = dialect.insert(chunk_table).values(job_id=job_id, first_id=first, **fresh)
+        key = [chunk_table.c.job_id, chunk_table.c.first_id]
+        conn.execute(insert.on_conflict_do_update(index_elements=key, set_=fresh))
 
 
 def _finish_chunk(job_id: str, first: int) -> None:
