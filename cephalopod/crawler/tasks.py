@@ -8,6 +8,7 @@ own results and counts itself done; the last one closes the job.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import sqlalchemy as sa
 from celery import shared_task
@@ -83,14 +84,19 @@ def crawl_chunk(job_id: str, ids: list[int]) -> None:
         _finish_chunk(job_id, first)
 
 
+def _set_chunk(conn: sa.Connection, job_id: str, first: int, values: dict[str, Any]) -> None:
+    """Write a chunk's progress row, creating it if need be (one per chunk, ever)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    row = {"done": 0, "ok": 0, "failed": 0, "finished": False, **values}
+    insert = dialect.insert(chunk_table).values(job_id=job_id, first_id=first, **row)
+    key = [chunk_table.c.job_id, chunk_table.c.first_id]
+    conn.execute(insert.on_conflict_do_update(index_elements=key, set_=values))
+
+
 def _start_chunk(job_id: str, first: int) -> None:
-    """Give the chunk a fresh progress row (the only one, however often it is delivered)."""
+    """Give the chunk a fresh progress row, however often it is delivered."""
     with db.engine.begin() as conn:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        fresh = {"done": 0, "ok": 0, "failed": 0, "finished": False}
-        insert = dialect.insert(chunk_table).values(job_id=job_id, first_id=first, **fresh)
-        key = [chunk_table.c.job_id, chunk_table.c.first_id]
-        conn.execute(insert.on_conflict_do_update(index_elements=key, set_=fresh))
+        _set_chunk(conn, job_id, first, {"done": 0, "ok": 0, "failed": 0, "finished": False})
 
 
 def _finish_chunk(job_id: str, first: int) -> None:
@@ -98,11 +104,7 @@ def _finish_chunk(job_id: str, first: int) -> None:
     job = job_table.c.id == job_id
     of_job = chunk_table.c.job_id == job_id
     with db.engine.begin() as conn:
-        conn.execute(
-            sa.update(chunk_table)
-            .where(of_job, chunk_table.c.first_id == first)
-            .values(finished=True)
-        )
+        _set_chunk(conn, job_id, first, {"finished": True})  # even if it never started
         # chunks finishing at once on several workers take turns (on SQLite the write above
         # already does), so that each one's sums below see the chunks finished before it
         conn.execute(sa.select(job_table.c.id).where(job).with_for_update())

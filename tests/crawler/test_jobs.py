@@ -101,8 +101,9 @@ def test_prune_history_drops_display_values_of_deleted_instances(
     assert left == [kept.id]
 
 
+@pytest.mark.parametrize("step", ["crawl", "_start_chunk"])
 def test_a_failed_chunk_still_counts_so_the_job_ends(
-    app: Flask, monkeypatch: pytest.MonkeyPatch
+    app: Flask, monkeypatch: pytest.MonkeyPatch, step: str
 ) -> None:
     import cephalopod.crawler.tasks as tasks
 
@@ -114,7 +115,7 @@ def test_a_failed_chunk_still_counts_so_the_job_ends(
             raise RuntimeError("database went away")
 
         with monkeypatch.context() as patch:
-            patch.setattr(tasks, "crawl", broken)
+            patch.setattr(tasks, step, broken)
             with pytest.raises(RuntimeError):
                 tasks.crawl_chunk.run("j", [1])
         tasks.crawl_chunk.run("j", [])
