@@ -55,6 +55,8 @@ UNSTORABLE = "the reply could not be stored"
 instances = Instance.__table__
 Target = tuple[int, str]
 Progress = Callable[[int, BatchOutcome], None]
+#: Where stored batches are counted: (job id, chunk), see `store_results`.
+JobCounter = tuple[str | None, int | None]
 
 
 @dataclass
@@ -231,7 +233,7 @@ def _store(
     engine: Engine,
     config: CrawlConfig,
     locator: GeoLocator | None,
-    job: tuple[str | None, int | None],
+    job: JobCounter,
     batch: list[FetchResult],
 ) -> BatchOutcome:
     """Parse the batch's raw replies and store the batch in one transaction.
@@ -276,7 +278,7 @@ def _store(
     return outcome
 
 
-def _store_in_process(job: tuple[str | None, int | None], batch: list[FetchResult]) -> BatchOutcome:
+def _store_in_process(job: JobCounter, batch: list[FetchResult]) -> BatchOutcome:
     state = _process_state
     return _store(state["engine"], state["config"], state["locator"], job, batch)
 
@@ -285,7 +287,7 @@ def _writer(
     config: CrawlConfig,
     engine: Engine,
     locator: GeoLocator,
-    job: tuple[str | None, int | None],
+    job: JobCounter,
     use_process: bool,
 ) -> tuple[Executor, Callable[[list[FetchResult]], BatchOutcome]]:
     """Return (executor, store function); ``job`` is where batches count (job id, chunk).
