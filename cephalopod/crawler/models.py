@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -38,8 +39,10 @@ class CrawlJobChunk(db.Model):
     """The progress of one chunk of a job that Celery workers share.
 
     Celery may deliver a chunk again (a worker killed mid-chunk: ``acks_late``); the chunk
-    then starts its row over, so its instances are counted once and the job ends only when
-    every distinct chunk has finished. A chunk is known by its first (smallest) instance id.
+    then starts its row over under a new ``delivery`` token, and only the delivery holding
+    the token counts (an earlier one still running counts nothing more), so its instances
+    are counted once and the job ends only when every distinct chunk has finished. A chunk
+    is known by its first (smallest) instance id.
     """
 
     __tablename__ = "crawl_job_chunks"
@@ -52,6 +55,15 @@ class CrawlJobChunk(db.Model):
     ok: Mapped[int] = mapped_column(default=0)
     failed: Mapped[int] = mapped_column(default=0)
     finished: Mapped[bool] = mapped_column(default=False)
+    delivery: Mapped[str] = mapped_column(sa.String(32), default="")
 
     def __repr__(self) -> str:
         return f"<CrawlJobChunk {self.job_id} {self.first_id} {self.done}>"
+
+
+@dataclass(frozen=True)
+class ChunkDelivery:
+    """One delivery of a chunk: where a crawl of the chunk counts what it stores."""
+
+    first_id: int
+    delivery: str

@@ -29,6 +29,7 @@ from flask import Flask
 from sqlalchemy.engine import Engine
 
 from cephalopod.crawler.fetch import Endpoint, Fetcher, FetchLimits, FetchResult, decode_result
+from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.store import BatchOutcome, store_results
 from cephalopod.db import db, sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
@@ -56,7 +57,7 @@ instances = Instance.__table__
 Target = tuple[int, str]
 Progress = Callable[[int, BatchOutcome], None]
 #: Where stored batches are counted: (job id, chunk), see `store_results`.
-JobCounter = tuple[str | None, int | None]
+JobCounter = tuple[str | None, ChunkDelivery | None]
 
 
 @dataclass
@@ -317,7 +318,7 @@ def crawl(
     ids: Sequence[int] | None = None,
     *,
     job_id: str | None = None,
-    chunk: int | None = None,
+    chunk: ChunkDelivery | None = None,
     progress: Progress | None = None,
     writer_process: bool | None = None,
 ) -> CrawlSummary:

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cephalopod.crawler.fetch import FetchResult
-from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
+from cephalopod.crawler.models import ChunkDelivery, CrawlJob, CrawlJobChunk
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.geo.location import Location
 from cephalopod.instances.models import Instance, InstanceField
@@ -315,7 +315,7 @@ def store_results(
     registry: FieldRegistry,
     locator: GeoLocator | None = None,
     job_id: str | None = None,
-    chunk: int | None = None,
+    chunk: ChunkDelivery | None = None,
 ) -> BatchOutcome:
     """Write a batch of results (keys are instance ids) in the caller's transaction.
 
@@ -417,7 +417,11 @@ def store_results(
         counter = (
             sa.update(jobs).where(jobs.c.id == job_id)
             if chunk is None
-            else sa.update(chunks).where(chunks.c.job_id == job_id, chunks.c.first_id == chunk)
+            else sa.update(chunks).where(
+                chunks.c.job_id == job_id,
+                chunks.c.first_id == chunk.first_id,
+                chunks.c.delivery == chunk.delivery,  # a later delivery took the chunk over
+            )
         )
         table = counter.table
         conn.execute(

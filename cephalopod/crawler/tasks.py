@@ -8,6 +8,7 @@ own results and counts itself done; the last one closes the job.
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +17,7 @@ from flask import Flask, current_app
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cephalopod.crawler import jobs
-from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
+from cephalopod.crawler.models import ChunkDelivery, CrawlJob, CrawlJobChunk
 from cephalopod.crawler.run import crawl
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance
@@ -67,10 +68,10 @@ def crawl_chunk(job_id: str, ids: list[int]) -> None:
     Delivered again (``acks_late``: its worker died), a chunk starts its count over: see
     `CrawlJobChunk`.
     """
-    first = min(ids, default=0)
+    chunk = ChunkDelivery(min(ids, default=0), uuid.uuid4().hex)
     try:
-        _start_chunk(job_id, first)
-        crawl(_app(), ids, job_id=job_id, chunk=first)
+        _start_chunk(job_id, chunk)
+        crawl(_app(), ids, job_id=job_id, chunk=chunk)
     except Exception as exc:
         log.exception("Chunk of job %s failed", job_id)
         with db.engine.begin() as conn:
@@ -81,30 +82,45 @@ def crawl_chunk(job_id: str, ids: list[int]) -> None:
             )
         raise
     finally:
-        _finish_chunk(job_id, first)
+        _finish_chunk(job_id, chunk)
 
 
-def _set_chunk(conn: sa.Connection, job_id: str, first: int, values: dict[str, Any]) -> None:
-    """Write a chunk's progress row, creating it if need be (one per chunk, ever)."""
+def _set_chunk(
+    conn: sa.Connection, job_id: str, chunk: ChunkDelivery, values: dict[str, Any], taking: bool
+) -> None:
+    """Write a chunk's progress row, creating it if need be (one per chunk, ever).
+
+    ``taking``: this delivery takes the chunk over; otherwise the row changes only if this
+    delivery still holds it.
+    """
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     row = {"done": 0, "ok": 0, "failed": 0, "finished": False, **values}
-    insert = dialect.insert(chunk_table).values(job_id=job_id, first_id=first, **row)
-    key = [chunk_table.c.job_id, chunk_table.c.first_id]
-    conn.execute(insert.on_conflict_do_update(index_elements=key, set_=values))
+    insert = dialect.insert(chunk_table).values(
+        job_id=job_id, first_id=chunk.first_id, delivery=chunk.delivery, **row
+    )
+    conn.execute(
+        insert.on_conflict_do_update(
+            index_elements=[chunk_table.c.job_id, chunk_table.c.first_id],
+            set_={**values, "delivery": chunk.delivery} if taking else values,
+            where=None if taking else chunk_table.c.delivery == chunk.delivery,
+        )
+    )
 
 
-def _start_chunk(job_id: str, first: int) -> None:
-    """Give the chunk a fresh progress row, however often it is delivered."""
+def _start_chunk(job_id: str, chunk: ChunkDelivery) -> None:
+    """Give the chunk a fresh progress row under this delivery, however often it comes."""
     with db.engine.begin() as conn:
-        _set_chunk(conn, job_id, first, {"done": 0, "ok": 0, "failed": 0, "finished": False})
+        fresh = {"done": 0, "ok": 0, "failed": 0, "finished": False}
+        _set_chunk(conn, job_id, chunk, fresh, taking=True)
 
 
-def _finish_chunk(job_id: str, first: int) -> None:
+def _finish_chunk(job_id: str, chunk: ChunkDelivery) -> None:
     """Mark the chunk finished; sum the job's chunks into it, and end it after the last."""
     job = job_table.c.id == job_id
     of_job = chunk_table.c.job_id == job_id
     with db.engine.begin() as conn:
-        _set_chunk(conn, job_id, first, {"finished": True})  # even if it never started
+        # even if it never started; not if a later delivery took it over (that one will)
+        _set_chunk(conn, job_id, chunk, {"finished": True}, taking=False)
         # chunks finishing at once on several workers take turns (on SQLite the write above
         # already does), so that each one's sums below see the chunks finished before it
         conn.execute(sa.select(job_table.c.id).where(job).with_for_update())

@@ -14,7 +14,7 @@ from flask import Flask
 from benchmarks.fleet import ENDPOINTS
 from cephalopod.crawler import jobs
 from cephalopod.crawler.fetch import FetchResult
-from cephalopod.crawler.models import CrawlJob
+from cephalopod.crawler.models import ChunkDelivery, CrawlJob
 from cephalopod.crawler.scheduler import embedded_worker
 from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
@@ -130,30 +130,38 @@ def test_a_chunk_delivered_again_is_counted_once(
 ) -> None:
     """Celery delivers a chunk again when its worker died (``acks_late``), or even after it
     finished when the acknowledgement was lost: its instances count once, the job ends once
-    every distinct chunk has finished, not after as many deliveries."""
+    every distinct chunk has finished, not after as many deliveries. A delivery that was
+    taken over counts nothing more, even if it still runs."""
     import cephalopod.crawler.tasks as tasks
 
     app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS)
     ids = [make_instance(url=f"{fleet}/i/{n}").id for n in range(3)]
     ids.append(make_instance(url=f"{fleet}/broken").id)
     first, second = ids[:2], ids[2:]
+    earlier = ChunkDelivery(min(first), "earlier")
+    registry = parse_field_settings({})
 
     def status() -> tuple[Any, ...]:
         db.session.expire_all()
         return tuple(jobs.job_status("j").values())  # type: ignore[union-attr]
+
+    def store_late(iid: int) -> None:  # what the earlier delivery's writer does meanwhile
+        stored = FetchResult(iid, True, {"v": 1}, None, None, utcnow(), 0.1)
+        with db.engine.begin() as conn:
+            store_results(conn, [stored], registry, None, "j", earlier)
 
     with app.app_context():
         db.session.add(
             CrawlJob(id="j", state="running", total=4, chunks_total=2, created_at=utcnow())
         )
         db.session.commit()
-        # the first delivery's worker stored one batch of the first chunk, then died
-        tasks._start_chunk("j", min(first))
-        stored = FetchResult(first[0], True, {"v": 1}, None, None, utcnow(), 0.1)
-        with db.engine.begin() as conn:
-            store_results(conn, [stored], parse_field_settings({}), None, "j", min(first))
+        tasks._start_chunk("j", earlier)  # a first delivery stores one batch...
+        store_late(first[0])
         assert status() == ("running", 4, 1, 1, 0)
-        tasks.crawl_chunk.run("j", first)  # delivered again: the chunk counts anew
+        tasks.crawl_chunk.run("j", first)  # ...is given up for lost, and the chunk counts anew
+        assert status() == ("running", 4, 2, 2, 0)
+        store_late(first[1])  # the first delivery was alive after all
+        tasks._finish_chunk("j", earlier)
         assert status() == ("running", 4, 2, 2, 0)
         tasks.crawl_chunk.run("j", first)  # once more, after it finished
         assert status() == ("running", 4, 2, 2, 0)
@@ -177,14 +185,15 @@ def test_the_last_chunks_finishing_together_still_end_the_job(
     with app.app_context():
         db.session.add(CrawlJob(id="j", state="running", chunks_total=2, created_at=utcnow()))
         db.session.commit()
-        for first in (1, 2):
-            tasks._start_chunk("j", first)
+        chunks = {n: ChunkDelivery(n, f"delivery {n}") for n in (1, 2)}
+        for chunk in chunks.values():
+            tasks._start_chunk("j", chunk)
         errors: list[BaseException] = []
 
         def finish(first: int) -> None:
             try:
                 with app.app_context():
-                    tasks._finish_chunk("j", first)
+                    tasks._finish_chunk("j", chunks[first])
             except BaseException as exc:  # reported below
                 errors.append(exc)
 

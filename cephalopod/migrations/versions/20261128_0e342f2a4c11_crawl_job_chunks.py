@@ -2,7 +2,7 @@
 
 The progress of each chunk of a crawl that Celery workers share, so that a chunk delivered
 again (``acks_late``, after its worker died) is counted once, and a job ends only when every
-distinct chunk has finished.
+distinct chunk has finished. Only the latest delivery of a chunk (its token) counts.
 
 Revision ID: 0e342f2a4c11
 Revises: 52ed236e3964
@@ -35,6 +35,7 @@ def upgrade():
         sa.Column('ok', sa.Integer(), nullable=False),
         sa.Column('failed', sa.Integer(), nullable=False),
         sa.Column('finished', sa.Boolean(), nullable=False),
+        sa.Column('delivery', sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(
             ['job_id'], ['crawl_jobs.id'],
             name=op.f('fk_crawl_job_chunks_job_id_crawl_jobs'), ondelete='CASCADE',
