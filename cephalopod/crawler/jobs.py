@@ -27,6 +27,7 @@ ACTIVE_STATES = ("queued", "running")
 #: A job still "active" after this long was lost (a killed worker): it no longer blocks others.
 STALE_AFTER = timedelta(hours=12)
 jobs = CrawlJob.__table__
+chunks = CrawlJobChunk.__table__
 
 
 def active_job() -> CrawlJob | None:
@@ -99,6 +100,15 @@ def run_crawl_all(app: Flask, job_id: str, progress: Progress | None = None) -> 
     return summary
 
 
+def chunk_totals(conn: sa.Connection, job_id: str) -> tuple[int, int, int, int]:
+    """(done, ok, failed, finished chunks) of a job that Celery workers share, from its chunks."""
+    c = chunks.c
+    finished = sa.case((c.finished, 1), else_=0)
+    sums = (sa.func.coalesce(sa.func.sum(col), 0) for col in (c.done, c.ok, c.failed, finished))
+    done, ok, failed, count = conn.execute(sa.select(*sums).where(c.job_id == job_id)).one()
+    return done, ok, failed, count
+
+
 def job_status(job_id: str) -> dict[str, Any] | None:
     """Return a job's progress as the admin API shows it, or None for an unknown id."""
     job = db.session.get(CrawlJob, job_id)
@@ -106,15 +116,7 @@ def job_status(job_id: str) -> dict[str, Any] | None:
         return None
     done, ok, failed = job.done, job.ok, job.failed
     if job.state == "running" and job.chunks_total:  # Celery: live counts are the chunks'
-        of_job = CrawlJobChunk.job_id == job_id
-        done, ok, failed = db.session.execute(
-            sa.select(
-                *(
-                    sa.func.coalesce(sa.func.sum(c), 0)
-                    for c in (CrawlJobChunk.done, CrawlJobChunk.ok, CrawlJobChunk.failed)
-                )
-            ).where(of_job)
-        ).one()
+        done, ok, failed, _finished = chunk_totals(db.session.connection(), job_id)
     return {
         "state": job.state,
         "total": job.total,

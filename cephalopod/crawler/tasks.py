@@ -117,23 +117,18 @@ def _start_chunk(job_id: str, chunk: ChunkDelivery) -> None:
 def _finish_chunk(job_id: str, chunk: ChunkDelivery) -> None:
     """Mark the chunk finished; sum the job's chunks into it, and end it after the last."""
     job = job_table.c.id == job_id
-    of_job = chunk_table.c.job_id == job_id
     with db.engine.begin() as conn:
         # even if it never started; not if a later delivery took it over (that one will)
         _set_chunk(conn, job_id, chunk, {"finished": True}, taking=False)
         # chunks finishing at once on several workers take turns (on SQLite the write above
         # already does), so that each one's sums below see the chunks finished before it
         conn.execute(sa.select(job_table.c.id).where(job).with_for_update())
-        sums = {
-            name: sa.select(sa.func.coalesce(sa.func.sum(chunk_table.c[name]), 0))
-            .where(of_job)
-            .scalar_subquery()
-            for name in ("done", "ok", "failed")
-        }
-        finished = (
-            sa.select(sa.func.count()).where(of_job, chunk_table.c.finished).scalar_subquery()
+        done, ok, failed, finished = jobs.chunk_totals(conn, job_id)
+        conn.execute(
+            sa.update(job_table)
+            .where(job)
+            .values(chunks_done=finished, done=done, ok=ok, failed=failed)
         )
-        conn.execute(sa.update(job_table).where(job).values(chunks_done=finished, **sums))
         conn.execute(
             sa.update(job_table)
             .where(
