@@ -82,6 +82,60 @@ def test_bad_bodies_are_400(
     assert count_rows(app, "instances") == 1
 
 
+def _nested(depth: int, kind: str) -> str:
+    """A JSON object whose "url" holds ``depth`` levels of arrays or objects."""
+    inner = "[" * depth + "]" * depth if kind == "array" else '{"a": ' * depth + "1" + "}" * depth
+    return json.dumps({**VALID, "url": "REPLACE"}).replace('"REPLACE"', inner)
+
+
+@pytest.mark.parametrize("kind", ["array", "object"])
+@pytest.mark.parametrize("depth", [40, 3000, 8000])
+def test_deeply_nested_bodies_are_400(
+    app: Flask, client: FlaskClient, uuid: str, kind: str, depth: int
+) -> None:
+    """Thousands of levels made the decoder recurse into a 500; the depth is bounded first."""
+    before = client.get(f"/api/instance/{uuid}").json
+    for method, path in _targets(uuid):
+        body = _nested(depth, kind)
+        response = client.open(path, method=method, data=body, content_type="application/json")
+        error = assert_json_error(response, 400)["error"]
+        assert "nested deeper than" in error, (method, path, error)
+    assert count_rows(app, "instances") == 1
+    assert client.get(f"/api/instance/{uuid}").json == before
+
+
+def test_bodies_with_too_many_keys_are_400(client: FlaskClient, uuid: str) -> None:
+    extra = {f"k{i}": i for i in range(2000)}
+    for method, path in _targets(uuid):
+        response = client.open(path, method=method, json={**VALID, **extra})
+        assert "keys" in assert_json_error(response, 400)["error"]
+
+
+@pytest.mark.parametrize("raw", ['{"url": NaN}', '{"url": Infinity}', '{"url": 1e400}'])
+def test_non_standard_json_is_400(client: FlaskClient, uuid: str, raw: str) -> None:
+    for method, path in _targets(uuid):
+        response = client.open(path, method=method, data=raw, content_type="application/json")
+        assert_json_error(response, 400)
+
+
+@pytest.mark.parametrize("text", ["a\\u0000b", "a\\ud800b"])
+def test_unstorable_text_is_refused_with_its_field(
+    client: FlaskClient, uuid: str, text: str
+) -> None:
+    raw = json.dumps(VALID).replace('"Lab"', f'"{text}"')
+    for method, path in _targets(uuid):
+        response = client.open(path, method=method, data=raw, content_type="application/json")
+        assert assert_json_error(response, 400).get("field") == "organization", (method, path)
+
+
+def test_body_nested_within_the_bound_is_read(client: FlaskClient, uuid: str) -> None:
+    """Depth is no reason to refuse by itself: the fields' own validation answers."""
+    body = _nested(30, "array")
+    response = client.patch(f"/api/instance/{uuid}", data=body, content_type="application/json")
+    error = assert_json_error(response, 400)
+    assert error.get("field") == "url"
+
+
 def test_json_content_type_with_charset_is_accepted(client: FlaskClient) -> None:
     response = client.post(
         "/api/instance/", data=json.dumps(VALID), content_type="application/json; charset=utf-8"

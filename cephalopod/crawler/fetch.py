@@ -34,7 +34,7 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from cephalopod.crawler.guard import AddressNotAllowedError, IPNetwork, guarded_socket_factory
-from cephalopod.crawler.jsonlimits import JSONLimitError, loads_limited
+from cephalopod.jsonlimits import JSONLimitError, loads_limited
 
 logger = logging.getLogger(__name__)
 

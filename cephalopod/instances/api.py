@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
-from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from cephalopod.errors import ApiError
 from cephalopod.extensions import limiter
@@ -26,10 +26,15 @@ from cephalopod.instances.schemas import (
     validate_registration,
     validate_update,
 )
+from cephalopod.jsonlimits import JSONLimitError, loads_limited
 
 bp = Blueprint("instances_api", __name__)
 
 PREFIXES = ("/api/instance", "/instance")
+#: Bounds of a request body, checked while it is decoded: an object of a few strings needs
+#: two levels; thousands made the decoder recurse until it failed (a 500).
+MAX_BODY_DEPTH = 32
+MAX_BODY_KEYS = 1000
 
 
 def _registration_limit() -> str:
@@ -45,9 +50,14 @@ def json_body() -> dict[str, Any]:
         # a chunked body is cut at the limit without an error (werkzeug): a full buffer
         # means it was longer, so answer as for a declared Content-Length over the limit
         raise RequestEntityTooLarge()
+    body = request.get_data(cache=True)
     try:
-        data = request.get_json()
-    except BadRequest:  # not a RequestEntityTooLarge: that one stays a 413
+        data = loads_limited(
+            body, max_depth=MAX_BODY_DEPTH, max_keys=MAX_BODY_KEYS, check_text=False
+        )
+    except JSONLimitError as exc:
+        raise ApiError(f"Refused JSON body: {exc}") from None
+    except ValueError:  # not JSON, not UTF-8/16/32, NaN or Infinity, a number beyond a float
         raise ApiError("Malformed JSON body") from None
     if not isinstance(data, dict):
         raise ApiError("The JSON body must be an object")

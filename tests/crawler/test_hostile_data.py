@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from cephalopod.auth import operations as auth_ops
 from cephalopod.crawler import run
 from cephalopod.crawler.fetch import FetchResult
-from cephalopod.crawler.jsonlimits import loads_limited
+from cephalopod.jsonlimits import loads_limited
 from cephalopod.crawler.run import CrawlConfig
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cephalopod.crawler.jsonlimits import JSONLimitError, loads_limited, measure
+from cephalopod.jsonlimits import JSONLimitError, loads_limited, measure
 
 
 @pytest.mark.parametrize(

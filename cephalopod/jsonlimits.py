@@ -1,4 +1,4 @@
-"""Parse untrusted JSON replies with bounds on nesting depth and key count."""
+"""Parse untrusted JSON (crawled replies, request bodies) with bounds on depth and key count."""
 
 from __future__ import annotations
 
@@ -83,13 +83,14 @@ def unstorable_text(value: Any) -> str | None:
 _MAY_HOLD_UNSTORABLE_TEXT = re.compile(rb"\x00|\\u(?:0000|[dD])|\xed")
 
 
-def loads_limited(body: bytes, *, max_depth: int, max_keys: int) -> Any:
+def loads_limited(body: bytes, *, max_depth: int, max_keys: int, check_text: bool = True) -> Any:
     """Decode JSON, refusing documents deeper than max_depth or with more than max_keys keys.
 
     Raises JSONLimitError for an exceeded bound or unstorable text (a NUL character or an
     unpaired surrogate: valid JSON, but not storable, see `unstorable_text`) and ValueError
     for anything that is not valid JSON (including text that is not UTF-8 and absurdly long
-    integers).
+    integers). ``check_text=False`` leaves unstorable text to the caller (a request's fields
+    are validated one by one, so that the error names the field).
     """
     try:
         # what json.loads does with bytes, with the strict decoder
@@ -97,7 +98,7 @@ def loads_limited(body: bytes, *, max_depth: int, max_keys: int) -> Any:
     except RecursionError:
         # The C decoder gives up near the interpreter's recursion limit (~1000 levels).
         raise JSONLimitError(f"JSON nested deeper than {max_depth} levels") from None
-    if _MAY_HOLD_UNSTORABLE_TEXT.search(body) and (reason := unstorable_text(value)):
+    if check_text and _MAY_HOLD_UNSTORABLE_TEXT.search(body) and (reason := unstorable_text(value)):
         raise JSONLimitError(reason)
     # Cheap upper bounds first: nothing nests deeper than it has brackets or holds more keys
     # than it has colons, so the typical small reply needs no walk at all.
