@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,10 @@ if TYPE_CHECKING:  # the crawler (aiohttp) is imported only when a command needs
     from cephalopod.crawler.store import BatchOutcome
 
 TOP_ERRORS = 5
+#: How often a followed crawl's progress is read, and how long it may show none before the
+#: command gives up on it (its process may have died without marking the job).
+FOLLOW_POLL_SECONDS = 0.5
+FOLLOW_STALL_SECONDS = 600.0
 
 
 def _progress(
@@ -73,7 +78,13 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
             total = count_enabled(db.engine)
             job_id = jobs.create_job()
             if job_id is None:
-                raise click.ClickException("A crawl of all instances is already running")
+                running = jobs.active_job()
+                if running is not None:
+                    follow_job(app, running.id)
+                    return
+                job_id = jobs.create_job()  # it ended in between
+                if job_id is None:
+                    raise click.ClickException("Could not start a crawl: try again")
     update, close = _progress(total, sys.stdout.isatty())
     try:
         if uuid is not None:
@@ -83,6 +94,56 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
     finally:
         close()
     print_summary(summary)
+
+
+def follow_job(app: Flask, job_id: str, stall_seconds: float = FOLLOW_STALL_SECONDS) -> None:
+    """Follow a crawl of all instances that something else started, to its end."""
+    from cephalopod.crawler import jobs
+    from cephalopod.crawler.models import CrawlJob
+    from cephalopod.db import db
+
+    click.echo(f"A crawl of all instances is already running (job {job_id}): following it.")
+    shown = last_change = 0.0
+    bar = None
+    status: dict | None = None
+    while True:
+        with app.app_context():
+            status = jobs.job_status(job_id)
+        if status is None:
+            raise click.ClickException(f"The crawl job {job_id} is gone")
+        total, done = status["total"], status["done"]
+        if bar is None and total and sys.stdout.isatty():
+            bar = click.progressbar(length=total, label="Crawling", show_pos=True, show_eta=True)
+            bar.__enter__()
+        if done != shown:
+            if bar is not None:
+                bar.update(done - int(shown))
+            elif total and (done - shown >= max(1, total // 10) or done == total):
+                click.echo(f"crawled {done}/{total}")
+            shown, last_change = done, time.monotonic()
+        elif not last_change:
+            last_change = time.monotonic()
+        if status["state"] not in jobs.ACTIVE_STATES:
+            break
+        if time.monotonic() - last_change > stall_seconds:
+            raise click.ClickException(
+                f"The crawl job {job_id} has shown no progress for {stall_seconds:.0f} s:"
+                " the process running it may have died"
+            )
+        time.sleep(FOLLOW_POLL_SECONDS)
+    if bar is not None:
+        bar.__exit__(None, None, None)
+    with app.app_context():
+        job = db.session.get(CrawlJob, job_id)
+        started, finished = job.started_at, job.finished_at
+        error = job.error
+    seconds = (finished - started).total_seconds() if started and finished else 0.0
+    click.echo(
+        f"Crawled {status['done']} instance(s) in {seconds:.1f} s: "
+        f"{status['ok']} ok, {status['failed']} failed (job {job_id}, {status['state']})"
+    )
+    if status["state"] == "failed":
+        raise click.ClickException(f"The crawl job {job_id} failed: {error}")
 
 
 def register(cli: click.Group, pass_app: Callable) -> None:

@@ -86,9 +86,20 @@ def _record_run(app: Flask, name: str, when: datetime) -> None:
 
 def run_periodic(app: Flask, job: Periodic) -> None:
     """Start one periodic job (crawls go to the worker thread, never twice at once)."""
-    from cephalopod.crawler.jobs import prune_history, start_crawl_all
+    from cephalopod.crawler.jobs import active_job, prune_history, start_crawl_all
 
     if job.task == CRAWL_ALL:
+        with app.app_context():
+            running = active_job()
+        if running is not None:
+            log.info(
+                "Periodic job %s skipped: the crawl %s (%s since %s) is still running",
+                job.name,
+                running.id,
+                running.state,
+                running.started_at or running.created_at,
+            )
+            return
         start_crawl_all(app)
     elif job.task == PRUNE_HISTORY:
         embedded_worker(app).submit(prune_history, app)

@@ -86,3 +86,70 @@ def test_crawl_usage_errors_exit_non_zero(
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _set_job(app: Flask, job_id: str, **values: Any) -> None:
+    from cephalopod.crawler.models import CrawlJob
+    from cephalopod.db import db
+
+    with app.app_context():
+        job = db.session.get(CrawlJob, job_id)
+        for name, value in values.items():
+            setattr(job, name, value)
+        db.session.commit()
+
+
+def test_crawl_all_follows_a_crawl_that_is_already_running(
+    make_app: Callable[..., Flask],
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    """A crawl started elsewhere (scheduler, worker, web page) is followed to its end, exit 0."""
+    import threading
+    import time
+
+    from cephalopod.crawler import jobs
+    from cephalopod.db import utcnow
+
+    app = make_app()
+    with app.app_context():
+        job_id = jobs.create_job()
+    assert job_id is not None
+    _set_job(app, job_id, state="running", started_at=utcnow(), total=4)
+
+    def the_other_process() -> None:  # what the process that runs the crawl writes
+        time.sleep(1.0)
+        _set_job(app, job_id, done=2, ok=2)
+        time.sleep(1.0)
+        _set_job(app, job_id, done=4, ok=3, failed=1, state="done", finished_at=utcnow())
+
+    other = threading.Thread(target=the_other_process)
+    other.start()
+    result = run_cli()
+    other.join()
+    assert result.returncode == 0, result.stderr
+    assert f"already running (job {job_id}): following it" in result.stdout
+    assert "crawled 4/4" in result.stdout
+    assert "Crawled 4 instance(s)" in result.stdout
+    assert "3 ok, 1 failed" in result.stdout
+    with app.app_context():
+        assert jobs.active_job() is None  # no second job was started
+        assert len(list(jobs.db.session.scalars(jobs.sa.select(jobs.CrawlJob)))) == 1
+
+
+def test_a_crawl_that_ended_failed_is_not_followed(
+    make_app: Callable[..., Flask],
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+) -> None:
+    from cephalopod.crawler import jobs
+    from cephalopod.db import utcnow
+
+    app = make_app()
+    with app.app_context():
+        job_id = jobs.create_job()
+    assert job_id is not None
+    _set_job(app, job_id, state="failed", error="database went away", finished_at=utcnow())
+    # a failed job is not active: a new crawl starts instead of following it
+    result = run_cli()
+    assert result.returncode == 0, result.stderr
+    assert "following it" not in result.stdout
+    assert "Crawled 0 instance(s)" in result.stdout

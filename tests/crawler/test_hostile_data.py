@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from cephalopod.auth import operations as auth_ops
 from cephalopod.crawler import run
 from cephalopod.crawler.fetch import FetchResult
-from cephalopod.jsonlimits import loads_limited
 from cephalopod.crawler.run import CrawlConfig
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance
+from cephalopod.jsonlimits import loads_limited
 
 FIELDS = {"total": {"aggregation": "sum"}, "mean": {"aggregation": "avg"}, "hidden": None}
 

@@ -72,3 +72,25 @@ def test_worker_runs_items_in_order_and_survives_errors() -> None:
     assert worker.join(10)
     assert seen == [1, 2]
     worker.stop()
+
+
+def test_scheduled_crawl_is_skipped_while_one_runs(
+    make_app: Callable[..., Flask], caplog: Any
+) -> None:
+    """A periodic crawl that finds a crawl running leaves it alone and says why in the log."""
+    import logging
+
+    from cephalopod.crawler import jobs
+    from cephalopod.crawler.scheduler import run_periodic
+    from cephalopod.schedule import periodic_jobs
+
+    schedule = {"often": {"task": CRAWL_ALL, "schedule": timedelta(hours=1)}}
+    app = make_app(CELERYBEAT_SCHEDULE=schedule)
+    with app.app_context():
+        running = jobs.create_job()
+    crawl = next(job for job in periodic_jobs(app.config) if job.task == CRAWL_ALL)
+    with caplog.at_level(logging.INFO, logger="cephalopod.crawler.scheduler"):
+        run_periodic(app, crawl)
+    assert f"Periodic job often skipped: the crawl {running} (queued" in caplog.text
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
