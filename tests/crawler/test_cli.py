@@ -16,16 +16,22 @@ from benchmarks.fleet import ENDPOINTS
 
 
 @pytest.fixture
-def run_cli(
+def cli_env(
     make_app: Callable[..., Flask], db_url: str, instance_dir: Path, tmp_path: Path
-) -> Callable[..., subprocess.CompletedProcess[str]]:
+) -> dict[str, str]:
+    """The environment of a ``cephalopod crawl`` on the test's database."""
     make_app()  # the schema exists on this test's database
     settings = tmp_path / "crawl.cfg"
     settings.write_text(
         f"SQLALCHEMY_DATABASE_URI = {db_url!r}\nSECRET_KEY = 'cli'\n"
         f"CRAWLING_ENDPOINTS = {ENDPOINTS!r}\nCRAWLER_ALLOWED_NETWORKS = ['127.0.0.0/8']\n"
     )
-    env = {**os.environ, "CEPHALOPOD_SETTINGS": str(settings)}
+    return {**os.environ, "CEPHALOPOD_SETTINGS": str(settings)}
+
+
+@pytest.fixture
+def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
+    env = cli_env
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -100,13 +106,9 @@ def _set_job(app: Flask, job_id: str, **values: Any) -> None:
 
 
 def test_crawl_all_follows_a_crawl_that_is_already_running(
-    make_app: Callable[..., Flask],
-    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    make_app: Callable[..., Flask], cli_env: dict[str, str]
 ) -> None:
     """A crawl started elsewhere (scheduler, worker, web page) is followed to its end, exit 0."""
-    import threading
-    import time
-
     from cephalopod.crawler import jobs
     from cephalopod.db import utcnow
 
@@ -115,22 +117,18 @@ def test_crawl_all_follows_a_crawl_that_is_already_running(
         job_id = jobs.create_job()
     assert job_id is not None
     _set_job(app, job_id, state="running", started_at=utcnow(), total=4)
-
-    def the_other_process() -> None:  # what the process that runs the crawl writes
-        time.sleep(1.0)
+    command = [sys.executable, "-m", "cephalopod", "crawl"]
+    with subprocess.Popen(command, env=cli_env, stdout=subprocess.PIPE, text=True) as cli:
+        assert cli.stdout is not None
+        first = cli.stdout.readline()  # the command has seen the running job
+        assert f"already running (job {job_id}): following it" in first
+        # what the process that runs the crawl writes meanwhile
         _set_job(app, job_id, done=2, ok=2)
-        time.sleep(1.0)
         _set_job(app, job_id, done=4, ok=3, failed=1, state="done", finished_at=utcnow())
-
-    other = threading.Thread(target=the_other_process)
-    other.start()
-    result = run_cli()
-    other.join()
-    assert result.returncode == 0, result.stderr
-    assert f"already running (job {job_id}): following it" in result.stdout
-    assert "crawled 4/4" in result.stdout
-    assert "Crawled 4 instance(s)" in result.stdout
-    assert "3 ok, 1 failed" in result.stdout
+        rest, _ = cli.communicate(timeout=60)
+    assert cli.returncode == 0
+    assert "Crawled 4 instance(s)" in rest
+    assert "3 ok, 1 failed" in rest
     with app.app_context():
         assert jobs.active_job() is None  # no second job was started
         assert len(list(jobs.db.session.scalars(jobs.sa.select(jobs.CrawlJob)))) == 1
