@@ -11,11 +11,13 @@ import sqlalchemy as sa
 from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS
+from cephalopod.background import ThreadRunner
 from cephalopod.crawler.models import CrawlJob
-from cephalopod.crawler.scheduler import EmbeddedWorker, embedded_worker, start_embedded_scheduler
+from cephalopod.crawler.scheduler import start_embedded_scheduler
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, Meta
 from cephalopod.schedule import CRAWL_ALL
+from cephalopod.services import services
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
@@ -41,7 +43,7 @@ def test_scheduled_crawl_runs_and_is_remembered(
     stop = start_embedded_scheduler(app)
     try:
         assert _wait(crawled), "the scheduled crawl did not happen"
-        assert embedded_worker(app).join(30)
+        assert services(app).runner.join(30)  # type: ignore[attr-defined]
     finally:
         stop()
     with app.app_context():
@@ -59,16 +61,16 @@ def test_scheduled_crawl_runs_and_is_remembered(
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
 
 
-def test_worker_runs_items_in_order_and_survives_errors() -> None:
-    worker = EmbeddedWorker()
+def test_worker_runs_items_in_order_and_survives_errors(app: Flask) -> None:
     seen: list[int] = []
 
-    def boom() -> None:
+    def boom(_app: Flask) -> None:
         raise RuntimeError("boom")
 
-    worker.submit(seen.append, 1)
-    worker.submit(boom)
-    worker.submit(seen.append, 2)
+    worker = ThreadRunner(app, {"append": lambda _app, n: seen.append(n), "boom": boom})
+    worker.submit("append", 1)
+    worker.submit("boom")
+    worker.submit("append", n=2)
     assert worker.join(10)
     assert seen == [1, 2]
     worker.stop()
