@@ -151,8 +151,8 @@ def crawl_instance(uuid: str) -> Response | tuple[Response, int, dict[str, str]]
         db.session.expire_all()
         return jsonify(_detail_item(_load(uuid)))
     if state == "failed":
-        status = jobs.job_error(job_id)
-        raise ApiError(f"The crawl failed: {status}", 500)
+        _load(uuid)  # deleted meanwhile: 404
+        raise ApiError(f"The crawl failed: {jobs.job_error(job_id)}", 500)
     location = url_for("admin_api.crawl_status", job=job_id)
     return jsonify({"job": job_id}), 202, {"Location": location}
 

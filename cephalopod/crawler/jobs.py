@@ -89,7 +89,7 @@ def start_crawl_one(runner: Runner, instance: Instance) -> str:
     )
     db.session.add(job)
     db.session.commit()
-    runner.submit(CRAWL_INSTANCE, instance.uuid, job_id=job.id)
+    runner.submit(CRAWL_INSTANCE, str(instance.uuid), job_id=job.id)
     return job.id
 
 
