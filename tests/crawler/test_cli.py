@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,9 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from aiohttp import web
 from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS
+from cephalopod.crawler import jobs
+from cephalopod.crawler.models import CrawlJob
+from cephalopod.db import db
+from cephalopod.services import services
+from tests.crawler.servers import server_loop
 
 
 @pytest.fixture
@@ -86,3 +94,40 @@ def test_crawl_usage_errors_exit_non_zero(
     assert result.returncode != 0
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_crawl_all_follows_the_crawl_already_running(
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
+) -> None:
+    """A crawl started elsewhere (here: the web interface's runner) is followed, not refused."""
+    app = make_app(CRAWLING_ENDPOINTS=[{"url": "/info"}])
+    with server_loop() as loop:
+        base = loop.start_app(_slow_instance(SLOW_SECONDS))
+        for n in range(3):
+            make_instance(url=f"{base}/{n}")
+        with app.app_context():
+            job_id = jobs.start_crawl_all(services(app).runner)
+        result = run_cli()
+        assert services(app).runner.join(30)  # type: ignore[attr-defined]
+    assert result.returncode == 0, result.stderr
+    assert f"A crawl of all instances was already running (job {job_id})" in result.stdout
+    assert "crawled 3/3" in result.stdout
+    assert "Crawled 3 instance(s)" in result.stdout
+    assert "3 ok, 0 failed" in result.stdout
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
+
+
+SLOW_SECONDS = 5.0
+
+
+def _slow_instance(seconds: float) -> web.Application:
+    async def info(_request: web.Request) -> web.Response:
+        await asyncio.sleep(seconds)
+        return web.json_response({"version": "1"})
+
+    app = web.Application()
+    app.router.add_get("/{n}/info", info)
+    return app

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS
 from cephalopod.background import ThreadRunner
+from cephalopod.crawler import jobs
 from cephalopod.crawler.models import CrawlJob
 from cephalopod.crawler.scheduler import start_embedded_scheduler
 from cephalopod.db import db
@@ -74,3 +77,23 @@ def test_worker_runs_items_in_order_and_survives_errors(app: Flask) -> None:
     assert worker.join(10)
     assert seen == [1, 2]
     worker.stop()
+
+
+def test_a_scheduled_crawl_that_finds_one_running_is_skipped_and_says_why(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    schedule = {"often": {"task": CRAWL_ALL, "schedule": timedelta(hours=1)}}
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, CELERYBEAT_SCHEDULE=schedule)
+    with app.app_context():
+        running = jobs.create_job()  # as "cephalopod crawl" in another process does
+    caplog.set_level(logging.INFO, logger="cephalopod.crawler.tasks")
+    stop = start_embedded_scheduler(app)
+    try:
+        assert _wait(lambda: "periodic crawl is skipped" in caplog.text)
+        assert services(app).runner.join(30)  # type: ignore[attr-defined]
+    finally:
+        stop()
+    assert f"already running (job {running})" in caplog.text
+    with app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
+        assert db.session.get(CrawlJob, running).state == "queued"  # untouched
