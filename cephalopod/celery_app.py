@@ -7,13 +7,15 @@ tasks are the ones of the shared registry (`cephalopod.background`), by the same
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery, Task
 from flask import Flask
 
-from cephalopod.background import TaskRegistry
 from cephalopod.schedule import periodic_jobs
+
+if TYPE_CHECKING:  # a type only: background imports this module when a broker is set
+    from cephalopod.background import TaskRegistry
 
 
 def create_celery(app: Flask, tasks: TaskRegistry) -> Celery:

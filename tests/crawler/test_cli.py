@@ -35,7 +35,15 @@ def run_cli(
     )
     env = {**os.environ, "CEPHALOPOD_SETTINGS": str(settings)}
 
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, popen: bool = False) -> Any:
+        if popen:  # to read its output as it comes
+            return subprocess.Popen(
+                [sys.executable, "-m", "cephalopod", "crawl", *args],
+                env={**env, "PYTHONUNBUFFERED": "1"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         return subprocess.run(
             [sys.executable, "-m", "cephalopod", "crawl", *args],
             env=env,
@@ -102,30 +110,43 @@ def test_crawl_all_follows_the_crawl_already_running(
     make_instance: Callable[..., Any],
 ) -> None:
     """A crawl started elsewhere (here: the web interface's runner) is followed, not refused."""
-    app = make_app(CRAWLING_ENDPOINTS=[{"url": "/info"}])
+    app = make_app(CRAWLING_ENDPOINTS=[{"url": "/info"}], CRAWLER_TOTAL_TIMEOUT=120.0)
     with server_loop() as loop:
-        base = loop.start_app(_slow_instance(SLOW_SECONDS))
+        release = loop.call(_make_event())
+        base = loop.start_app(_held_instance(release))
         for n in range(3):
             make_instance(url=f"{base}/{n}")
         with app.app_context():
             job_id = jobs.start_crawl_all(services(app).runner)
-        result = run_cli()
+        cli = run_cli(popen=True)
+        try:
+            assert cli.stdout is not None
+            first = cli.stdout.readline()  # the instances answer once the CLI follows
+            loop.loop.call_soon_threadsafe(release.set)
+            rest, errors = cli.communicate(timeout=120)
+        finally:
+            loop.loop.call_soon_threadsafe(release.set)
+            if cli.poll() is None:
+                cli.kill()
         assert services(app).runner.join(30)  # type: ignore[attr-defined]
-    assert result.returncode == 0, result.stderr
-    assert f"A crawl of all instances was already running (job {job_id})" in result.stdout
-    assert "crawled 3/3" in result.stdout
-    assert "Crawled 3 instance(s)" in result.stdout
-    assert "3 ok, 0 failed" in result.stdout
+    assert cli.returncode == 0, errors
+    assert f"A crawl of all instances was already running (job {job_id})" in first
+    assert "crawled 3/3" in rest
+    assert "Crawled 3 instance(s)" in rest
+    assert "3 ok, 0 failed" in rest
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
 
 
-SLOW_SECONDS = 5.0
+async def _make_event() -> asyncio.Event:
+    return asyncio.Event()
 
 
-def _slow_instance(seconds: float) -> web.Application:
+def _held_instance(release: asyncio.Event) -> web.Application:
+    """Instances that answer only once the test releases them."""
+
     async def info(_request: web.Request) -> web.Response:
-        await asyncio.sleep(seconds)
+        await release.wait()
         return web.json_response({"version": "1"})
 
     app = web.Application()
