@@ -8,13 +8,25 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask_babel import format_datetime
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+import cephalopod.models  # noqa: F401 - every table on the metadata
 from cephalopod import settings as settings_mod
+from cephalopod.admin.api import bp as admin_bp
+from cephalopod.admin.openapi import bp as openapi_bp
+from cephalopod.auth.views import bp as auth_bp
+from cephalopod.background import create_runner
+from cephalopod.crawler.tasks import TASKS
 from cephalopod.db import db, sqlite_pragmas
 from cephalopod.errors import register_error_handlers
 from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
+from cephalopod.geo.locate import GeoLocator
+from cephalopod.instances.api import bp as instances_bp
+from cephalopod.services import EXTENSION, Services, Settings
+from cephalopod.stats.cache import StatsCache, connect_signals
+from cephalopod.stats.public import bp as public_bp
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +39,7 @@ def create_app(
 ) -> Flask:
     """Build the app from the settings file (found as documented) plus ``overrides``."""
     folder = settings_mod.instance_path()
-    config = settings_mod.load_settings(
+    config, registry = settings_mod.load(
         Path(settings_file) if settings_file else None, overrides=overrides
     )
     app = Flask(__name__, instance_path=str(folder), instance_relative_config=False)
@@ -64,9 +76,22 @@ def create_app(
     limiter.init_app(app)
     login_manager.init_app(app)
     register_error_handlers(app)
+    _init_services(app, registry)
     _register_blueprints(app)
     _register_template_helpers(app)
+    connect_signals()
     return app
+
+
+def _init_services(app: Flask, registry: settings_mod.FieldRegistry) -> None:
+    """Build the long-lived objects once; everything else is handed them (`services`)."""
+    settings = Settings.from_config(app.config, registry, app.instance_path)
+    app.extensions[EXTENSION] = Services(
+        settings=settings,
+        runner=create_runner(app, TASKS),
+        geolocator=GeoLocator.from_config(settings.crawl.geoip_database, settings.crawl.geoip_dir),
+        stats_cache=StatsCache(),
+    )
 
 
 def _init_database(app: Flask) -> None:
@@ -81,8 +106,6 @@ def _init_database(app: Flask) -> None:
     else:
         options.setdefault("pool_pre_ping", True)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
-    import cephalopod.models  # noqa: F401 - every table on the metadata
-
     db.init_app(app)
     if uri.startswith("sqlite"):
         with app.app_context():
@@ -90,19 +113,18 @@ def _init_database(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from cephalopod.admin import api as admin_api
-    from cephalopod.auth.views import bp as auth_bp
-    from cephalopod.instances.api import bp as instances_bp
-
     app.register_blueprint(instances_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_bp)
+    app.register_blueprint(public_bp)
+    app.register_blueprint(openapi_bp)
     csrf.exempt(instances_bp)
-    admin_api.init_app(app)  # admin API, public statistics, OpenAPI document
+    csrf.exempt(admin_bp)  # checked in its authenticate(), unless a token authenticated it
+    csrf.exempt(public_bp)
+    csrf.exempt(openapi_bp)
 
 
 def _register_template_helpers(app: Flask) -> None:
-    from flask_babel import format_datetime
-
     @app.context_processor
     def inject_globals() -> dict[str, Any]:
         return {"app_name": app.config["APP_NAME"]}

@@ -1,4 +1,9 @@
-"""The ``cephalopod`` command (also ``python -m cephalopod`` and ``python manage.py``)."""
+"""The ``cephalopod`` command (also ``python -m cephalopod`` and ``python manage.py``).
+
+Commands import what they use inside their function: ``cephalopod --help`` and a command
+with broken settings then cost no application import (SQLAlchemy, the crawler's aiohttp:
+most of a second), and the app is built only when a command asks for it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from typing import Any
 import click
 from flask import Flask
 
+from cephalopod.crawler.cli import register as register_crawler
 from cephalopod.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -204,13 +210,7 @@ run_alias = cli.command("runserver", help="Alias of 'run'.")(run.callback)
 run_alias.params = list(run.params)
 
 
-def _register_domain_commands() -> None:
-    from cephalopod.crawler.cli import register as register_crawler
-
-    register_crawler(cli, pass_app)
-
-
-_register_domain_commands()
+register_crawler(cli, pass_app)
 
 
 def main(argv: list[str] | None = None) -> None:

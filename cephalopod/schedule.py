@@ -12,6 +12,8 @@ CRAWL_ALL = "cephalopod.crawler.crawl_all"
 CRAWL_INSTANCE = "cephalopod.crawler.crawl_instance"
 PRUNE_HISTORY = "cephalopod.crawler.prune_history"
 KNOWN_TASKS = frozenset({CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY})
+#: Not for schedules: one chunk of a crawl that Celery workers share.
+CRAWL_CHUNK = "cephalopod.crawler.crawl_chunk"
 
 
 @dataclass(frozen=True)

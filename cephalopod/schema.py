@@ -8,6 +8,8 @@ import sqlalchemy as sa
 from flask_migrate import stamp, upgrade
 
 from cephalopod.db import db
+from cephalopod.services import services
+from cephalopod.stats.refresh import refresh_display_values_if_stale
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +56,5 @@ def _first_revision() -> str:
 
 def prepare_database() -> None:
     """Upgrade the schema, then recompute display values if the field settings changed."""
-    from cephalopod.stats.queries import field_registry
-    from cephalopod.stats.refresh import refresh_display_values_if_stale
-
     ensure_schema()
-    refresh_display_values_if_stale(db.engine, field_registry())
+    refresh_display_values_if_stale(db.engine, services().settings.fields)

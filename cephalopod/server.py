@@ -15,6 +15,8 @@ from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask
 
+from cephalopod.crawler.scheduler import start_embedded_scheduler
+
 log = logging.getLogger(__name__)
 
 
@@ -50,9 +52,5 @@ def serve(app: Flask, host: str, port: int) -> None:
 def _start_scheduler(app: Flask) -> Any:
     if app.config.get("CELERY_BROKER_URL"):
         log.info("Crawls are scheduled by Celery beat (broker %s)", app.config["CELERY_BROKER_URL"])
-        return lambda: None
-    try:
-        from cephalopod.crawler.scheduler import start_embedded_scheduler
-    except ImportError:  # the crawler is not installed in this build
         return lambda: None
     return start_embedded_scheduler(app)

@@ -22,6 +22,9 @@ from typing import Any
 
 import babel
 
+from cephalopod.schedule import KNOWN_TASKS
+from cephalopod.stats.fields import FieldRegistry, FieldSettingsError, parse_field_settings
+
 log = logging.getLogger(__name__)
 
 #: Every setting with its default and the one-line reason it exists. ``settings.cfg.example``
@@ -160,6 +163,13 @@ def load_settings(
     path: Path | None = None, overrides: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
     """Merge defaults, the settings file and overrides, then validate the result."""
+    return load(path, overrides)[0]
+
+
+def load(
+    path: Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], FieldRegistry]:
+    """Return the validated configuration and the field registry that validation parsed."""
     config = {k: _copy_default(v) for k, v in DEFAULTS.items()}
     source = path if path is not None else find_settings_file()
     if source is not None:
@@ -169,9 +179,9 @@ def load_settings(
     for key in sorted(config):
         if key not in DEFAULTS and not key.startswith(PASSTHROUGH_PREFIXES):
             log.warning("Unknown setting %s in %s is ignored", key, source or "overrides")
-    validate(config)
+    registry = validate(config)
     config["_SETTINGS_FILE"] = str(source) if source else None
-    return config
+    return config, registry
 
 
 def _copy_default(value: Any) -> Any:
@@ -197,8 +207,11 @@ def _check_type(
         raise _fail(key, value, accepted)
 
 
-def validate(config: dict[str, Any]) -> None:
-    """Check every known key; normalise the ones that have an easier form for the code."""
+def validate(config: dict[str, Any]) -> FieldRegistry:
+    """Check every known key; normalise the ones that have an easier form for the code.
+
+    Returns the parsed field settings, kept by the app (they are parsed once).
+    """
     for key in ("APP_NAME", "BABEL_DEFAULT_TIMEZONE", "BABEL_DEFAULT_LOCALE", "CRAWLER_USER_AGENT"):
         _check_type(config, key, (str,), "a non-empty string")
         if not config[key].strip():
@@ -231,7 +244,7 @@ def validate(config: dict[str, Any]) -> None:
     _validate_numbers(config)
     _validate_networks(config)
     config["CRAWLING_ENDPOINTS"] = parse_endpoints(config["CRAWLING_ENDPOINTS"])
-    _validate_fields(config)
+    registry = _validate_fields(config)
     _validate_schedule(config)
     geoip = config["GEOIP_DATABASE"]
     if geoip is not None and not (
@@ -239,6 +252,7 @@ def validate(config: dict[str, Any]) -> None:
         or (isinstance(geoip, list | tuple) and all(isinstance(p, str) for p in geoip))
     ):
         raise _fail("GEOIP_DATABASE", geoip, "a path or a list of paths to .mmdb files")
+    return registry
 
 
 def _validate_rate_limits(config: Mapping[str, Any]) -> None:
@@ -318,14 +332,12 @@ def parse_endpoints(value: Any) -> list[dict[str, Any]]:
     return endpoints
 
 
-def _validate_fields(config: Mapping[str, Any]) -> None:
-    from cephalopod.stats.fields import FieldSettingsError, parse_field_settings
-
+def _validate_fields(config: Mapping[str, Any]) -> FieldRegistry:
     value = config["CRAWLED_FIELDS_SETTINGS"]
     if not isinstance(value, Mapping):
         raise _fail("CRAWLED_FIELDS_SETTINGS", value, "a dictionary of field name → options")
     try:
-        parse_field_settings(value)
+        return parse_field_settings(value)
     except FieldSettingsError as exc:
         raise SettingsError(str(exc)) from None
 
@@ -341,8 +353,6 @@ def _validate_schedule(config: Mapping[str, Any]) -> None:
     accepted = "a dictionary of name → {'task': ..., 'schedule': timedelta or crontab}"
     if not isinstance(value, Mapping):
         raise _fail("CELERYBEAT_SCHEDULE", value, accepted)
-    from cephalopod.schedule import KNOWN_TASKS
-
     for name, entry in value.items():
         key = f"CELERYBEAT_SCHEDULE[{name!r}]"
         if not isinstance(entry, Mapping) or "task" not in entry or "schedule" not in entry:

@@ -4,7 +4,9 @@
     GET    /api/admin/instances/<uuid>          an item with crawled_data and history
     PATCH  /api/admin/instances/<uuid>          edit url, contact, email, organization, enabled
     DELETE /api/admin/instances/<uuid>          delete it and all crawled data → 204
-    POST   /api/admin/instances/<uuid>/crawl    crawl it now → the updated item
+    POST   /api/admin/instances/<uuid>/crawl    crawl it now → the updated item (200) when the
+                                                crawl ends within CRAWL_WAIT_SECONDS, else
+                                                202 {"job"} to poll (Location: its progress)
     POST   /api/admin/crawl                     crawl all in the background → 202 {"job"}
     GET    /api/admin/crawl/<job>               the job's progress
     GET    /api/admin/statistics                counts, countries, registrations, charts
@@ -24,18 +26,21 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, Flask, Response, current_app, g, jsonify, request, stream_with_context
+from flask import Blueprint, Flask, Response, g, jsonify, request, stream_with_context, url_for
 from flask_login import current_user, user_loaded_from_request
 
 from cephalopod.admin import export, listing
 from cephalopod.admin.listing import choice, invalid, reject_unknown, single
+from cephalopod.crawler import jobs
 from cephalopod.db import db, utcnow
 from cephalopod.errors import ApiError
 from cephalopod.extensions import csrf, login_manager
+from cephalopod.geo.location import DATA_CREDIT_TEXT, DATA_CREDIT_URL
 from cephalopod.instances import operations as ops
 from cephalopod.instances.api import json_body
 from cephalopod.instances.models import Instance, Snapshot
 from cephalopod.instances.schemas import EDITABLE, FieldError, UnexpectedKeysError, validate_update
+from cephalopod.services import services
 from cephalopod.stats import queries
 from cephalopod.stats.cache import cached
 from cephalopod.stats.trend import INSTANCES, INTERVALS, trend
@@ -43,6 +48,8 @@ from cephalopod.stats.trend import INSTANCES, INTERVALS, trend
 bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")
 
 HISTORY_DAYS = 90
+#: How long "crawl now" waits for the crawl before answering 202 with the job to poll.
+CRAWL_WAIT_SECONDS = 5.0
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 _VIA_BEARER = "cephalopod_via_bearer"
 
@@ -136,15 +143,18 @@ def delete_instance(uuid: str) -> tuple[str, int]:
 
 
 @bp.post("/instances/<uuid>/crawl")
-def crawl_instance(uuid: str) -> Response:
-    """Crawl one instance now and return it as stored."""
-    from cephalopod.crawler.jobs import crawl_one
-
-    instance_id = _load(uuid).id
-    db.session.rollback()  # the crawl writes on its own connections
-    crawl_one(current_app._get_current_object(), instance_id)  # type: ignore[attr-defined]
-    db.session.expire_all()
-    return jsonify(_detail_item(_load(uuid)))
+def crawl_instance(uuid: str) -> Response | tuple[Response, int, dict[str, str]]:
+    """Crawl one instance now: the item when done within a few seconds, else the job."""
+    job_id = jobs.start_crawl_one(services().runner, _load(uuid))
+    state = jobs.wait_for_job(job_id, CRAWL_WAIT_SECONDS)
+    if state == "done":
+        db.session.expire_all()
+        return jsonify(_detail_item(_load(uuid)))
+    if state == "failed":
+        _load(uuid)  # deleted meanwhile: 404
+        raise ApiError(f"The crawl failed: {jobs.job_error(job_id)}", 500)
+    location = url_for("admin_api.crawl_status", job=job_id)
+    return jsonify({"job": job_id}), 202, {"Location": location}
 
 
 # --- crawl jobs ---------------------------------------------------------------------------------
@@ -153,18 +163,13 @@ def crawl_instance(uuid: str) -> Response:
 @bp.post("/crawl")
 def crawl_all() -> tuple[Response, int]:
     """Start crawling every enabled instance in the background."""
-    from cephalopod.crawler.jobs import start_crawl_all
-
-    job = start_crawl_all(current_app._get_current_object())  # type: ignore[attr-defined]
-    return jsonify({"job": job}), 202
+    return jsonify({"job": jobs.start_crawl_all(services().runner)}), 202
 
 
 @bp.get("/crawl/<job>")
 def crawl_status(job: str) -> Response:
     """Return a crawl job's progress."""
-    from cephalopod.crawler.jobs import job_status
-
-    status = job_status(job)
+    status = jobs.job_status(job)
     if status is None:
         raise ApiError("Crawl job not found", 404)
     return jsonify(status)
@@ -173,10 +178,7 @@ def crawl_status(job: str) -> Response:
 @bp.get("/geolocation")
 def geolocation() -> Response:
     """Say whether locations can be known (the UI shows why not) and the data's credit line."""
-    from cephalopod.crawler.run import geolocator
-    from cephalopod.geo.location import DATA_CREDIT_TEXT, DATA_CREDIT_URL
-
-    locator = geolocator(current_app)
+    locator = services().geolocator
     return jsonify(
         {
             "available": locator.available,
@@ -245,18 +247,3 @@ def export_instances() -> Response:
 
 def _stamp(moment: datetime) -> str:
     return moment.strftime("%Y%m%d-%H%M%S")
-
-
-def init_app(app: Flask) -> None:
-    """Register the admin API, the public statistics and the OpenAPI document."""
-    from cephalopod.admin.openapi import bp as openapi_bp
-    from cephalopod.stats.cache import connect_signals
-    from cephalopod.stats.public import bp as public_bp
-
-    app.register_blueprint(bp)
-    app.register_blueprint(public_bp)
-    app.register_blueprint(openapi_bp)
-    csrf.exempt(bp)  # checked in authenticate(), unless a token authenticated the request
-    csrf.exempt(public_bp)
-    csrf.exempt(openapi_bp)
-    connect_signals()

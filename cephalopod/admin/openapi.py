@@ -376,8 +376,27 @@ ADMIN_PATHS: dict[str, Schema] = {
         "parameters": [UUID],
         "post": operation(
             "Crawl an instance now",
-            {"200": json_reply("The instance as stored", ref("Item")), **errors(404)},
+            {
+                "200": json_reply(
+                    "Crawled within a few seconds: the instance as stored", ref("Item")
+                ),
+                "202": {
+                    **json_reply(
+                        "Still crawling after a few seconds: the job to poll",
+                        obj({"job": STRING}),
+                    ),
+                    "headers": {
+                        "Location": {
+                            "description": "The job's progress (GET /api/admin/crawl/{job}).",
+                            "schema": STRING,
+                        }
+                    },
+                },
+                **errors(404),
+            },
             operationId="admin_crawl_instance",
+            description="The crawl runs in the background; the request waits for it at most "
+            "a few seconds (5).",
         ),
     },
     "/api/admin/crawl": {

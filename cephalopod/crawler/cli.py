@@ -15,28 +15,30 @@ if TYPE_CHECKING:  # the crawler (aiohttp) is imported only when a command needs
     from cephalopod.crawler.store import BatchOutcome
 
 TOP_ERRORS = 5
-#: How often a followed crawl's progress is read, and how long it may show none before the
-#: command gives up on it (its process may have died without marking the job).
 FOLLOW_POLL_SECONDS = 0.5
-FOLLOW_STALL_SECONDS = 600.0
 
 
 def _progress(
     total: int, stream_is_tty: bool
-) -> tuple[Callable[[int, BatchOutcome], None], Callable[[], None]]:
-    """Return (update, close): a progress bar on a terminal, plain lines otherwise."""
+) -> tuple[Callable[[int, BatchOutcome | None], None], Callable[[], None]]:
+    """Return (update, close): a progress bar on a terminal, plain lines otherwise.
+
+    ``update`` takes the number of instances done so far.
+    """
     if stream_is_tty:
         bar = click.progressbar(length=total, label="Crawling", show_pos=True, show_eta=True)
         bar.__enter__()
+        shown_on_bar = [0]
 
-        def update_bar(done: int, outcome: BatchOutcome) -> None:
-            bar.update(outcome.ok + outcome.failed)
+        def update_bar(done: int, _outcome: BatchOutcome | None) -> None:
+            bar.update(done - shown_on_bar[0])
+            shown_on_bar[0] = done
 
         return update_bar, lambda: bar.__exit__(None, None, None)
     step = max(1, total // 10)
     shown = [0]
 
-    def update_lines(done: int, _outcome: BatchOutcome) -> None:
+    def update_lines(done: int, _outcome: BatchOutcome | None) -> None:
         if done - shown[0] >= step or done == total:
             shown[0] = done
             click.echo(f"crawled {done}/{total}")
@@ -56,16 +58,24 @@ def print_summary(summary: CrawlSummary) -> None:
 
 
 def crawl_command(app: Flask, uuid: str | None) -> None:
-    """Crawl one instance (even a disabled one) or every enabled one."""
+    """Crawl one instance (even a disabled one) or every enabled one.
+
+    A crawl of all that is already running (started by the scheduler, a worker or the web
+    interface) is followed to its end instead of failing: a second one would crawl the
+    same instances again at the same time.
+    """
+    # here, not at the top: "cephalopod --help" and the other commands skip the crawler's
+    # imports (aiohttp and the store: a fifth of a second)
     from cephalopod.crawler import jobs
-    from cephalopod.crawler.run import count_enabled, geolocator
+    from cephalopod.crawler.run import count_enabled
     from cephalopod.db import db
     from cephalopod.instances.operations import get_instance
     from cephalopod.schema import prepare_database
+    from cephalopod.services import services
 
     with app.app_context():
         prepare_database()
-        locator = geolocator(app)
+        locator = services(app).geolocator
         if not locator.available:
             click.echo(f"Note: locations stay unknown. {locator.unavailable_reason}", err=True)
         if uuid is not None:
@@ -80,11 +90,15 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
             if job_id is None:
                 running = jobs.active_job()
                 if running is not None:
-                    follow_job(app, running.id)
+                    click.echo(
+                        f"A crawl of all instances was already running (job {running.id}): "
+                        "following it to its end"
+                    )
+                    print_summary(_follow(app, running.id))
                     return
                 job_id = jobs.create_job()  # it ended in between
                 if job_id is None:
-                    raise click.ClickException("Could not start a crawl: try again")
+                    raise click.ClickException("A crawl of all instances is already running")
     update, close = _progress(total, sys.stdout.isatty())
     try:
         if uuid is not None:
@@ -96,54 +110,38 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
     print_summary(summary)
 
 
-def follow_job(app: Flask, job_id: str, stall_seconds: float = FOLLOW_STALL_SECONDS) -> None:
-    """Follow a crawl of all instances that something else started, to its end."""
-    from cephalopod.crawler import jobs
+def _follow(app: Flask, job_id: str, poll: float = FOLLOW_POLL_SECONDS) -> CrawlSummary:
+    """Show the progress of a job that runs elsewhere until it ends; return its counts."""
+    from cephalopod.crawler import jobs  # see crawl_command
     from cephalopod.crawler.models import CrawlJob
+    from cephalopod.crawler.run import CrawlSummary
     from cephalopod.db import db
 
-    click.echo(f"A crawl of all instances is already running (job {job_id}): following it.")
-    shown = last_change = 0.0
-    bar = None
-    status: dict | None = None
-    while True:
-        with app.app_context():
-            status = jobs.job_status(job_id)
-        if status is None:
-            raise click.ClickException(f"The crawl job {job_id} is gone")
-        total, done = status["total"], status["done"]
-        if bar is None and total and sys.stdout.isatty():
-            bar = click.progressbar(length=total, label="Crawling", show_pos=True, show_eta=True)
-            bar.__enter__()
-        if done != shown:
-            if bar is not None:
-                bar.update(done - int(shown))
-            elif total and (done - shown >= max(1, total // 10) or done == total):
-                click.echo(f"crawled {done}/{total}")
-            shown, last_change = done, time.monotonic()
-        elif not last_change:
-            last_change = time.monotonic()
-        if status["state"] not in jobs.ACTIVE_STATES:
-            break
-        if time.monotonic() - last_change > stall_seconds:
-            raise click.ClickException(
-                f"The crawl job {job_id} has shown no progress for {stall_seconds:.0f} s:"
-                " the process running it may have died"
-            )
-        time.sleep(FOLLOW_POLL_SECONDS)
-    if bar is not None:
-        bar.__exit__(None, None, None)
     with app.app_context():
+        status = jobs.job_status(job_id)
+        assert status is not None
+        update, close = _progress(status["total"], sys.stdout.isatty())
+        try:
+            while True:
+                status = jobs.job_status(job_id)
+                assert status is not None
+                update(status["done"], None)
+                if status["state"] not in jobs.ACTIVE_STATES:
+                    break
+                db.session.rollback()  # a fresh snapshot for the next look
+                time.sleep(poll)
+        finally:
+            close()
         job = db.session.get(CrawlJob, job_id)
-        started, finished = job.started_at, job.finished_at
-        error = job.error
-    seconds = (finished - started).total_seconds() if started and finished else 0.0
-    click.echo(
-        f"Crawled {status['done']} instance(s) in {seconds:.1f} s: "
-        f"{status['ok']} ok, {status['failed']} failed (job {job_id}, {status['state']})"
-    )
+        assert job is not None
+        duration = 0.0
+        if job.started_at and job.finished_at:
+            duration = (job.finished_at - job.started_at).total_seconds()
     if status["state"] == "failed":
-        raise click.ClickException(f"The crawl job {job_id} failed: {error}")
+        raise click.ClickException(f"The crawl {job_id} failed: {job.error}")
+    return CrawlSummary(
+        total=status["done"], ok=status["ok"], failed=status["failed"], duration=duration
+    )
 
 
 def register(cli: click.Group, pass_app: Callable) -> None:
@@ -171,10 +169,12 @@ def register(cli: click.Group, pass_app: Callable) -> None:
     @pass_app
     def runworker(ctx, concurrency: int | None, beat: bool, loglevel: str) -> None:  # type: ignore[no-untyped-def]
         """Run a Celery worker (with embedded beat, as the original) on CELERY_BROKER_URL."""
-        from cephalopod.worker import celery_for
+        from cephalopod.background import CeleryRunner  # see crawl_command
+        from cephalopod.services import services
 
         app = ctx.app
-        if not app.config.get("CELERY_BROKER_URL"):
+        runner = services(app).runner
+        if not isinstance(runner, CeleryRunner):
             raise click.UsageError(
                 "CELERY_BROKER_URL is not set: without a broker, 'cephalopod run' crawls "
                 "in-process on the same schedule"
@@ -184,7 +184,7 @@ def register(cli: click.Group, pass_app: Callable) -> None:
             argv.append(f"--concurrency={concurrency}")
         if beat:
             argv += ["--beat", f"--schedule={app.instance_path}/celerybeat-schedule"]
-        celery_for(app).worker_main(argv)
+        runner.celery.worker_main(argv)
 
     @cli.group("geoip")
     def geoip() -> None:

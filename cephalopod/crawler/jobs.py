@@ -9,6 +9,7 @@ run at once: starting one while another is active returns the active job.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -16,10 +17,12 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
+from cephalopod.background import Runner
+from cephalopod.crawler.models import ALL, INSTANCE, CrawlJob, CrawlJobChunk
 from cephalopod.crawler.run import CrawlSummary, Progress, count_enabled, crawl
 from cephalopod.db import db, utcnow
-from cephalopod.schedule import CRAWL_ALL
+from cephalopod.instances.models import Instance, InstanceField, Snapshot
+from cephalopod.schedule import CRAWL_ALL, CRAWL_INSTANCE
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,11 @@ def active_job() -> CrawlJob | None:
     """Return the crawl-all job that is queued or running, if any (needs an app context)."""
     return db.session.scalar(
         sa.select(CrawlJob)
-        .where(CrawlJob.state.in_(ACTIVE_STATES), CrawlJob.created_at > utcnow() - STALE_AFTER)
+        .where(
+            CrawlJob.kind == ALL,
+            CrawlJob.state.in_(ACTIVE_STATES),
+            CrawlJob.created_at > utcnow() - STALE_AFTER,
+        )
         .order_by(CrawlJob.created_at.desc())
         .limit(1)
     )
@@ -50,26 +57,76 @@ def create_job() -> str | None:
     return job.id
 
 
-def start_crawl_all(app: Flask) -> str:
-    """Start crawling every enabled instance in the background; return the job id."""
-    with app.app_context():
-        job_id = create_job()
-        if job_id is None:
-            existing = active_job()
-            if existing is not None:
-                return existing.id
-            job_id = create_job()  # it ended in between
-        if job_id is None:
-            raise RuntimeError("could not create a crawl job")
-    if app.config.get("CELERY_BROKER_URL"):
-        from cephalopod.worker import celery_for
+def start_crawl_all(runner: Runner) -> str:
+    """Start crawling every enabled instance in the background; return the job id.
 
-        celery_for(app).send_task(CRAWL_ALL, kwargs={"job_id": job_id})
-    else:
-        from cephalopod.crawler.scheduler import embedded_worker
-
-        embedded_worker(app).submit(run_crawl_all, app, job_id)
+    When one is queued or running already, return its id instead (needs an app context).
+    """
+    job_id = create_job()
+    if job_id is None:
+        existing = active_job()
+        if existing is not None:
+            return existing.id
+        job_id = create_job()  # it ended in between
+    if job_id is None:
+        raise RuntimeError("could not create a crawl job")
+    runner.submit(CRAWL_ALL, job_id=job_id)
     return job_id
+
+
+def start_crawl_one(runner: Runner, instance: Instance) -> str:
+    """Submit a crawl of one instance, as a job of its own; return the job id.
+
+    It does not count as the active crawl of all (they may run side by side).
+    """
+    job = CrawlJob(
+        id=str(uuid.uuid4()),
+        kind=INSTANCE,
+        instance_id=instance.id,
+        state="queued",
+        total=1,
+        created_at=utcnow(),
+    )
+    db.session.add(job)
+    db.session.commit()
+    runner.submit(CRAWL_INSTANCE, str(instance.uuid), job_id=job.id)
+    return job.id
+
+
+def run_crawl_one(app: Flask, job_id: str, instance_id: int) -> CrawlSummary:
+    """Crawl one instance in this process, recording the outcome in its job."""
+    _set_state(job_id, state="running", started_at=utcnow())
+    try:
+        summary = crawl_one(app, instance_id)
+    except Exception as exc:
+        log.exception("Crawl %s of instance %d failed", job_id, instance_id)
+        fail_job(job_id, str(exc))
+        raise
+    done = {"done": summary.total, "ok": summary.ok, "failed": summary.failed}
+    _set_state(job_id, state="done", finished_at=utcnow(), **done)
+    return summary
+
+
+def wait_for_job(job_id: str, timeout: float, poll: float = 0.05) -> str:
+    """Wait until the job ends or ``timeout`` seconds pass; return its state then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        db.session.rollback()  # a fresh snapshot each time (SQLite keeps one per transaction)
+        state = db.session.scalar(sa.select(CrawlJob.state).where(CrawlJob.id == job_id))
+        if state not in ACTIVE_STATES or time.monotonic() >= deadline:
+            return state or "failed"
+        time.sleep(min(poll, max(0.0, deadline - time.monotonic())))
+        poll = min(poll * 1.5, 0.5)
+
+
+def job_error(job_id: str) -> str | None:
+    """Return why a job failed."""
+    return db.session.scalar(sa.select(CrawlJob.error).where(CrawlJob.id == job_id))
+
+
+def fail_job(job_id: str, error: str) -> None:
+    """End a job as failed, with the reason."""
+    _set_state(job_id, state="failed", finished_at=utcnow(), error=error[:500])
 
 
 def _set_state(job_id: str, **values: Any) -> None:
@@ -131,15 +188,13 @@ def crawl_one(app: Flask, instance_id: int) -> CrawlSummary:
     return crawl(app, [instance_id])
 
 
-def prune_history(app: Flask) -> int:
+def prune_history(app: Flask, retention_days: int) -> int:
     """Delete snapshots older than HISTORY_RETENTION_DAYS; return how many went.
 
     Also drops display values whose instance is gone (they have no foreign key: see
     `InstanceField`), e.g. after an instance was deleted with SQL by hand.
     """
-    from cephalopod.instances.models import Instance, InstanceField, Snapshot
-
-    keep_from = utcnow().date() - timedelta(days=app.config["HISTORY_RETENTION_DAYS"])
+    keep_from = utcnow().date() - timedelta(days=retention_days)
     fields, instances = InstanceField.__table__, Instance.__table__
     orphaned = ~sa.exists().where(instances.c.id == fields.c.instance_id)
     with app.app_context(), db.engine.begin() as conn:

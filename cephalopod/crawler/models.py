@@ -1,4 +1,4 @@
-"""Crawl jobs: the progress of a background "crawl all" that a person or a script started."""
+"""Crawl jobs: the progress of a background crawl that a person, a script or a schedule started."""
 
 from __future__ import annotations
 
@@ -11,14 +11,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 from cephalopod.db import UTCDateTime, db, utcnow
 
 JOB_STATES = ("queued", "running", "done", "failed")
+#: A crawl of all enabled instances, or of one instance (the admin API's "crawl now").
+ALL, INSTANCE = "all", "instance"
 
 
 class CrawlJob(db.Model):
-    """One run of a crawl; counters are updated as batches are stored, by any worker."""
+    """One run of a crawl; counters are updated as batches are stored, by any worker.
+
+    Only jobs of kind ``all`` keep another crawl of all from starting (`active_job`).
+    """
 
     __tablename__ = "crawl_jobs"
 
     id: Mapped[str] = mapped_column(sa.String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(sa.String(10), default=ALL, server_default=ALL)
+    instance_id: Mapped[int | None] = mapped_column()
     state: Mapped[str] = mapped_column(sa.String(10), default="queued")
     total: Mapped[int] = mapped_column(default=0)
     done: Mapped[int] = mapped_column(default=0)

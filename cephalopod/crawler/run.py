@@ -21,20 +21,20 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
 
-from cephalopod.crawler.fetch import Endpoint, Fetcher, FetchLimits, FetchResult, decode_result
+from cephalopod.crawler.config import CrawlConfig
+from cephalopod.crawler.fetch import Fetcher, FetchResult, decode_result
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.store import BatchOutcome, store_results
 from cephalopod.db import db, sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.instances.models import Instance
-from cephalopod.stats.fields import FieldRegistry, parse_field_settings
+from cephalopod.services import services
 
 log = logging.getLogger(__name__)
 
@@ -85,59 +85,6 @@ class CrawlSummary:
         for error, count in outcome.errors.items():
             if error in self.errors or len(self.errors) < MAX_DISTINCT_ERRORS:
                 self.errors[error] += count
-
-
-@dataclass(frozen=True)
-class CrawlConfig:
-    """Everything a crawl needs from the settings, read once."""
-
-    endpoints: tuple[Endpoint, ...]
-    limits: FetchLimits
-    concurrency: int
-    allowed_networks: tuple[str, ...]
-    user_agent: str
-    batch_size: int
-    registry: FieldRegistry
-    database_uri: str
-    engine_options: dict[str, Any]
-    geoip_database: Any
-    geoip_dir: Path
-
-    @classmethod
-    def from_app(cls, app: Flask) -> CrawlConfig:
-        """Read the crawler settings of an app."""
-        c = app.config
-        return cls(
-            endpoints=tuple(Endpoint(e["url"], e["headers"]) for e in c["CRAWLING_ENDPOINTS"]),
-            limits=FetchLimits(
-                connect_timeout=float(c["CRAWLER_CONNECT_TIMEOUT"]),
-                total_timeout=float(c["CRAWLER_TOTAL_TIMEOUT"]),
-                max_bytes=c["CRAWLER_MAX_BYTES"],
-                max_redirects=c["CRAWLER_MAX_REDIRECTS"],
-                max_depth=c["CRAWLER_MAX_DEPTH"],
-                max_keys=c["CRAWLER_MAX_KEYS"],
-            ),
-            concurrency=c["CRAWLER_CONCURRENCY"],
-            allowed_networks=tuple(c["CRAWLER_ALLOWED_NETWORKS"]),
-            user_agent=c["CRAWLER_USER_AGENT"],
-            batch_size=c["CRAWLER_BATCH_SIZE"],
-            registry=parse_field_settings(c["CRAWLED_FIELDS_SETTINGS"]),
-            database_uri=c["SQLALCHEMY_DATABASE_URI"],
-            engine_options=dict(c.get("SQLALCHEMY_ENGINE_OPTIONS") or {}),
-            geoip_database=c["GEOIP_DATABASE"],
-            geoip_dir=Path(app.instance_path) / "geoip",
-        )
-
-
-def geolocator(app: Flask) -> GeoLocator:
-    """Return the app's geolocator, opened once per process (mmap'd files are shared)."""
-    locator = app.extensions.get("cephalopod.geolocator")
-    if locator is None:
-        locator = GeoLocator.from_config(
-            app.config["GEOIP_DATABASE"], Path(app.instance_path) / "geoip"
-        )
-        app.extensions["cephalopod.geolocator"] = locator
-    return locator
 
 
 def count_enabled(engine: Engine) -> int:
@@ -329,10 +276,10 @@ def crawl(
     ``writer_process`` (default: for crawls of all instances) stores the results from a
     child process; crawls of given ids store from a thread of this process.
     """
-    config = CrawlConfig.from_app(app)
+    svc = services(app)
+    config, locator = svc.settings.crawl, svc.geolocator
     with app.app_context():
         engine = db.engine
-        locator = geolocator(app)
     use_process = ids is None if writer_process is None else writer_process
     cpu = _cpu_seconds()
     with long_lived_objects_frozen():  # before the writer forks, so that it inherits it

@@ -1,19 +1,23 @@
-"""Celery tasks. ``cephalopod.crawler.crawl_all`` keeps the name old settings files use.
+"""The background tasks, by name: `TASKS`, the registry both runners share.
 
-``crawl_all`` splits the enabled instances into chunks of ids and queues one
-``crawl_chunk`` per chunk, so any number of workers share a crawl; each chunk stores its
-own results and counts itself done; the last one closes the job.
+Each task is a function of the app and keyword arguments; where it runs (a Celery worker,
+the embedded thread) is the runner's business (`cephalopod.background`).
+``cephalopod.crawler.crawl_all`` keeps the name old settings files use.
+
+With workers to share it (Celery), ``crawl_all`` splits the enabled instances into chunks of
+ids and submits one ``crawl_chunk`` per chunk; each chunk stores its own results and counts
+itself done; the last one closes the job. In the embedded thread it crawls in-process.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from celery import shared_task
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy.dialects import postgresql, sqlite
 
 from cephalopod.crawler import jobs
@@ -21,7 +25,9 @@ from cephalopod.crawler.models import ChunkDelivery, CrawlJob, CrawlJobChunk
 from cephalopod.crawler.run import crawl
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance
-from cephalopod.schedule import CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY
+from cephalopod.instances.operations import get_instance
+from cephalopod.schedule import CRAWL_ALL, CRAWL_CHUNK, CRAWL_INSTANCE, PRUNE_HISTORY
+from cephalopod.services import services
 
 log = logging.getLogger(__name__)
 
@@ -29,23 +35,26 @@ job_table = CrawlJob.__table__
 chunk_table = CrawlJobChunk.__table__
 
 
-def _app() -> Flask:
-    return current_app._get_current_object()  # type: ignore[attr-defined]
-
-
-@shared_task(name=CRAWL_ALL)
-def crawl_all(job_id: str | None = None) -> str | None:
-    """Fan a crawl of every enabled instance out into chunk tasks; skip if one is running."""
+def crawl_all(app: Flask, job_id: str | None = None) -> str | None:
+    """Crawl every enabled instance; without a job (a periodic run), skip if one is running."""
     if job_id is None:
         job_id = jobs.create_job()
         if job_id is None:
-            log.info("A crawl is already running; this periodic crawl is skipped")
+            running = jobs.active_job()
+            log.info(
+                "A crawl of all instances is already running (job %s); "
+                "this periodic crawl is skipped",
+                running.id if running else "?",
+            )
             return None
+    runner = services(app).runner
+    if not runner.distributed:
+        jobs.run_crawl_all(app, job_id)
+        return job_id
     chunks: list[list[int]] = []
     query = sa.select(Instance.id).where(Instance.enabled).order_by(Instance.id)
-    for partition in (
-        db.session.execute(query).scalars().partitions(_app().config["CRAWLER_CHUNK_SIZE"])
-    ):
+    size = services(app).settings.crawl.chunk_size
+    for partition in db.session.execute(query).scalars().partitions(size):
         chunks.append(list(partition))
     total = sum(len(chunk) for chunk in chunks)
     values = {"state": "running", "started_at": utcnow(), "total": total}
@@ -55,12 +64,11 @@ def crawl_all(job_id: str | None = None) -> str | None:
     with db.engine.begin() as conn:
         conn.execute(sa.update(job_table).where(job_table.c.id == job_id).values(**values))
     for chunk in chunks:
-        crawl_chunk.delay(job_id, chunk)
+        runner.submit(CRAWL_CHUNK, job_id=job_id, ids=chunk)
     return job_id
 
 
-@shared_task(name="cephalopod.crawler.crawl_chunk")
-def crawl_chunk(job_id: str, ids: list[int]) -> None:
+def crawl_chunk(app: Flask, job_id: str, ids: list[int]) -> None:
     """Crawl a chunk of instances; the last chunk of a job marks it done.
 
     A chunk that fails still counts as finished (its error is kept on the job), so one bad
@@ -71,7 +79,7 @@ def crawl_chunk(job_id: str, ids: list[int]) -> None:
     chunk = ChunkDelivery(min(ids, default=0), uuid.uuid4().hex)
     try:
         _start_chunk(job_id, chunk)
-        crawl(_app(), ids, job_id=job_id, chunk=chunk)
+        crawl(app, ids, job_id=job_id, chunk=chunk)
     except Exception as exc:
         log.exception("Chunk of job %s failed", job_id)
         with db.engine.begin() as conn:
@@ -140,19 +148,29 @@ def _finish_chunk(job_id: str, chunk: ChunkDelivery) -> None:
         )
 
 
-@shared_task(name=CRAWL_INSTANCE)
-def crawl_instance(uuid: str) -> bool:
-    """Crawl one instance by UUID; False when it does not exist."""
-    from cephalopod.instances.operations import get_instance
-
+def crawl_instance(app: Flask, uuid: str, job_id: str | None = None) -> bool:
+    """Crawl one instance by UUID (counted in job ``job_id``); False when it does not exist."""
     instance = get_instance(uuid)
     if instance is None:
+        if job_id is not None:
+            jobs.fail_job(job_id, "Instance not found")
         return False
-    jobs.crawl_one(_app(), instance.id)
+    if job_id is None:
+        jobs.crawl_one(app, instance.id)
+    else:
+        jobs.run_crawl_one(app, job_id, instance.id)
     return True
 
 
-@shared_task(name=PRUNE_HISTORY)
-def prune_history() -> int:
+def prune_history(app: Flask) -> int:
     """Delete snapshots beyond the retention period."""
-    return jobs.prune_history(_app())
+    return jobs.prune_history(app, services(app).settings.history_retention_days)
+
+
+#: Task name → function, for both runners.
+TASKS: dict[str, Callable[..., Any]] = {
+    CRAWL_ALL: crawl_all,
+    CRAWL_CHUNK: crawl_chunk,
+    CRAWL_INSTANCE: crawl_instance,
+    PRUNE_HISTORY: prune_history,
+}

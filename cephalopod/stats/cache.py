@@ -26,17 +26,17 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Flask, current_app
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, Meta
+from cephalopod.instances.operations import instance_deleted, instance_registered, instance_updated
+from cephalopod.services import services
 
 DATA_VERSION = "data_version"
 MAX_AGE = 60.0
 MAX_ENTRIES = 16
-EXTENSION = "cephalopod.stats_cache"
 
 meta = Meta.__table__
 instances = Instance.__table__
@@ -89,18 +89,9 @@ class StatsCache:
             self._entries.clear()
 
 
-def stats_cache(app: Flask | None = None) -> StatsCache:
-    """Return the app's statistics cache."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    cache = app.extensions.get(EXTENSION)
-    if cache is None:
-        cache = app.extensions.setdefault(EXTENSION, StatsCache())
-    return cache
-
-
 def cached(name: str, parts: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
-    """Return ``compute()`` for (name, parts, current data state), from the cache when fresh."""
-    return stats_cache().get_or_compute((name, *parts, *data_state()), compute)
+    """Return ``compute()`` for (name, parts, current data state), from the app's cache."""
+    return services().stats_cache.get_or_compute((name, *parts, *data_state()), compute)
 
 
 def _on_instance_change(sender: Any, **_extra: Any) -> None:
@@ -110,11 +101,5 @@ def _on_instance_change(sender: Any, **_extra: Any) -> None:
 
 def connect_signals() -> None:
     """Replace the data version after every registration, edit and deletion of an instance."""
-    from cephalopod.instances.operations import (
-        instance_deleted,
-        instance_registered,
-        instance_updated,
-    )
-
     for signal in (instance_registered, instance_updated, instance_deleted):
         signal.connect(_on_instance_change, weak=False)

@@ -28,11 +28,11 @@ from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
-from flask import current_app
 from sqlalchemy.sql.elements import ColumnElement
 
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField
+from cephalopod.services import services
 from cephalopod.stats.aggregate import (
     _ranked,
     aggregate,
@@ -45,7 +45,6 @@ from cephalopod.stats.fields import (
     FieldRegistry,
     FieldSpec,
     default_spec,
-    parse_field_settings,
 )
 
 STATUSES = ("all", "enabled", "disabled")
@@ -58,8 +57,8 @@ fields_table = InstanceField.__table__
 
 
 def field_registry() -> FieldRegistry:
-    """Return the current app's validated CRAWLED_FIELDS_SETTINGS (validated at startup)."""
-    return parse_field_settings(current_app.config["CRAWLED_FIELDS_SETTINGS"])
+    """Shim (removed at merge): the registry parsed once at startup, ``services().settings``."""
+    return services().settings.fields
 
 
 def status_filter(status: str) -> ColumnElement[bool]:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, scoped_session
 
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField, Meta
+from cephalopod.services import services
 from cephalopod.stats.cache import touch_data_version
 from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.values import display_rows
@@ -103,9 +104,7 @@ def refresh_display_values_if_stale(
     if isinstance(app_or_session, Flask):
         with app_or_session.app_context():
             if registry is None:
-                from cephalopod.stats.queries import field_registry
-
-                registry = field_registry()
+                registry = services(app_or_session).settings.fields
             return refresh_display_values_if_stale(db.engine, registry)
     if registry is None:
         raise TypeError("registry is required unless an app is given")

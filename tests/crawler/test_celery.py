@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -22,9 +23,13 @@ from cephalopod.db import db
 from cephalopod.instances.models import Instance
 from cephalopod.instances.operations import register_instance
 from cephalopod.schedule import CRAWL_ALL, PRUNE_HISTORY
-from cephalopod.worker import celery_for
+from cephalopod.services import services
 
 BROKER = "redis://127.0.0.1:6379/14"
+
+
+def _celery(app: Flask) -> Any:
+    return services(app).runner.celery  # type: ignore[attr-defined]
 
 
 def test_beat_schedule_comes_from_the_settings(make_app: Callable[..., Flask]) -> None:
@@ -32,11 +37,11 @@ def test_beat_schedule_comes_from_the_settings(make_app: Callable[..., Flask]) -
         CELERY_BROKER_URL=BROKER,
         CELERYBEAT_SCHEDULE={"nightly": {"task": CRAWL_ALL, "schedule": timedelta(hours=6)}},
     )
-    schedule = celery_for(app).conf.beat_schedule
+    schedule = _celery(app).conf.beat_schedule
     assert schedule["nightly"]["task"] == CRAWL_ALL
     assert schedule["nightly"]["schedule"] == timedelta(hours=6)
     assert schedule["prune-history"]["task"] == PRUNE_HISTORY
-    assert {CRAWL_ALL, "cephalopod.crawler.crawl_chunk"} <= set(celery_for(app).tasks)
+    assert {CRAWL_ALL, "cephalopod.crawler.crawl_chunk"} <= set(_celery(app).tasks)
 
 
 @pytest.mark.redis
@@ -70,7 +75,7 @@ def test_crawl_all_through_a_real_worker(
         start_new_session=True,
     )
     try:
-        celery_for(app).send_task(CRAWL_ALL)  # what beat sends; the worker does the rest
+        _celery(app).send_task(CRAWL_ALL)  # what beat sends; the worker does the rest
         deadline = time.monotonic() + 60
         job = None
         with app.app_context():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,30 +11,39 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from aiohttp import web
 from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS
+from cephalopod.crawler import jobs
+from cephalopod.crawler.models import CrawlJob
+from cephalopod.db import db
+from cephalopod.services import services
+from tests.crawler.servers import server_loop
 
 
 @pytest.fixture
-def cli_env(
+def run_cli(
     make_app: Callable[..., Flask], db_url: str, instance_dir: Path, tmp_path: Path
-) -> dict[str, str]:
-    """The environment of a ``cephalopod crawl`` on the test's database."""
+) -> Callable[..., subprocess.CompletedProcess[str]]:
     make_app()  # the schema exists on this test's database
     settings = tmp_path / "crawl.cfg"
     settings.write_text(
         f"SQLALCHEMY_DATABASE_URI = {db_url!r}\nSECRET_KEY = 'cli'\n"
         f"CRAWLING_ENDPOINTS = {ENDPOINTS!r}\nCRAWLER_ALLOWED_NETWORKS = ['127.0.0.0/8']\n"
     )
-    return {**os.environ, "CEPHALOPOD_SETTINGS": str(settings)}
+    env = {**os.environ, "CEPHALOPOD_SETTINGS": str(settings)}
 
-
-@pytest.fixture
-def run_cli(cli_env: dict[str, str]) -> Callable[..., subprocess.CompletedProcess[str]]:
-    env = cli_env
-
-    def run(*args: str) -> subprocess.CompletedProcess[str]:
+    def run(*args: str, popen: bool = False) -> Any:
+        if popen:  # to read its output as it comes
+            return subprocess.Popen(
+                [sys.executable, "-m", "cephalopod", "crawl", *args],
+                env={**env, "PYTHONUNBUFFERED": "1"},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
         return subprocess.run(
             [sys.executable, "-m", "cephalopod", "crawl", *args],
             env=env,
@@ -94,60 +104,51 @@ def test_crawl_usage_errors_exit_non_zero(
     assert "Traceback" not in result.stderr
 
 
-def _set_job(app: Flask, job_id: str, **values: Any) -> None:
-    from cephalopod.crawler.models import CrawlJob
-    from cephalopod.db import db
-
-    with app.app_context():
-        job = db.session.get(CrawlJob, job_id)
-        for name, value in values.items():
-            setattr(job, name, value)
-        db.session.commit()
-
-
-def test_crawl_all_follows_a_crawl_that_is_already_running(
-    make_app: Callable[..., Flask], cli_env: dict[str, str]
-) -> None:
-    """A crawl started elsewhere (scheduler, worker, web page) is followed to its end, exit 0."""
-    from cephalopod.crawler import jobs
-    from cephalopod.db import utcnow
-
-    app = make_app()
-    with app.app_context():
-        job_id = jobs.create_job()
-    assert job_id is not None
-    _set_job(app, job_id, state="running", started_at=utcnow(), total=4)
-    command = [sys.executable, "-m", "cephalopod", "crawl"]
-    with subprocess.Popen(command, env=cli_env, stdout=subprocess.PIPE, text=True) as cli:
-        assert cli.stdout is not None
-        first = cli.stdout.readline()  # the command has seen the running job
-        assert f"already running (job {job_id}): following it" in first
-        # what the process that runs the crawl writes meanwhile
-        _set_job(app, job_id, done=2, ok=2)
-        _set_job(app, job_id, done=4, ok=3, failed=1, state="done", finished_at=utcnow())
-        rest, _ = cli.communicate(timeout=60)
-    assert cli.returncode == 0
-    assert "Crawled 4 instance(s)" in rest
-    assert "3 ok, 1 failed" in rest
-    with app.app_context():
-        assert jobs.active_job() is None  # no second job was started
-        assert len(list(jobs.db.session.scalars(jobs.sa.select(jobs.CrawlJob)))) == 1
-
-
-def test_a_crawl_that_ended_failed_is_not_followed(
-    make_app: Callable[..., Flask],
+def test_crawl_all_follows_the_crawl_already_running(
     run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
 ) -> None:
-    from cephalopod.crawler import jobs
-    from cephalopod.db import utcnow
-
-    app = make_app()
+    """A crawl started elsewhere (here: the web interface's runner) is followed, not refused."""
+    app = make_app(CRAWLING_ENDPOINTS=[{"url": "/info"}], CRAWLER_TOTAL_TIMEOUT=120.0)
+    with server_loop() as loop:
+        release = loop.call(_make_event())
+        base = loop.start_app(_held_instance(release))
+        for n in range(3):
+            make_instance(url=f"{base}/{n}")
+        with app.app_context():
+            job_id = jobs.start_crawl_all(services(app).runner)
+        cli = run_cli(popen=True)
+        try:
+            assert cli.stdout is not None
+            first = cli.stdout.readline()  # the instances answer once the CLI follows
+            loop.loop.call_soon_threadsafe(release.set)
+            rest, errors = cli.communicate(timeout=120)
+        finally:
+            loop.loop.call_soon_threadsafe(release.set)
+            if cli.poll() is None:
+                cli.kill()
+        assert services(app).runner.join(30)  # type: ignore[attr-defined]
+    assert cli.returncode == 0, errors
+    assert f"A crawl of all instances was already running (job {job_id})" in first
+    assert "crawled 3/3" in rest
+    assert "Crawled 3 instance(s)" in rest
+    assert "3 ok, 0 failed" in rest
     with app.app_context():
-        job_id = jobs.create_job()
-    assert job_id is not None
-    _set_job(app, job_id, state="failed", error="database went away", finished_at=utcnow())
-    # a failed job is not active: a new crawl starts instead of following it
-    result = run_cli()
-    assert result.returncode == 0, result.stderr
-    assert "following it" not in result.stdout
-    assert "Crawled 0 instance(s)" in result.stdout
+        assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
+
+
+async def _make_event() -> asyncio.Event:
+    return asyncio.Event()
+
+
+def _held_instance(release: asyncio.Event) -> web.Application:
+    """Instances that answer only once the test releases them."""
+
+    async def info(_request: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({"version": "1"})
+
+    app = web.Application()
+    app.router.add_get("/{n}/info", info)
+    return app

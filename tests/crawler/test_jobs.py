@@ -15,10 +15,10 @@ from benchmarks.fleet import ENDPOINTS
 from cephalopod.crawler import jobs
 from cephalopod.crawler.fetch import FetchResult
 from cephalopod.crawler.models import ChunkDelivery, CrawlJob
-from cephalopod.crawler.scheduler import embedded_worker
 from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
+from cephalopod.services import services
 from cephalopod.stats.fields import parse_field_settings
 from tests.databases import wait_for_lock_waits
 
@@ -32,8 +32,9 @@ def test_start_crawl_all_runs_in_background_and_reports_progress(
     make_instance(url=f"{fleet}/broken")
     make_instance(url=f"{fleet}/i/9", enabled=False)
 
-    job_id = jobs.start_crawl_all(app)
-    assert embedded_worker(app).join(timeout=30)
+    with app.app_context():
+        job_id = jobs.start_crawl_all(services(app).runner)
+    assert services(app).runner.join(timeout=30)  # type: ignore[attr-defined]
 
     with app.app_context():
         assert jobs.job_status(job_id) == {
@@ -55,7 +56,7 @@ def test_a_second_crawl_all_joins_the_active_one(
         active = jobs.create_job()
         assert active is not None
         assert jobs.create_job() is None
-    assert jobs.start_crawl_all(app) == active
+        assert jobs.start_crawl_all(services(app).runner) == active
 
 
 def test_a_stale_active_job_does_not_block_forever(app: Flask) -> None:
@@ -76,7 +77,7 @@ def test_prune_history_keeps_the_retention_window(
     with app.app_context():
         db.session.add_all(Snapshot(instance_id=inst.id, day=d, data={"v": 1}) for d in days)
         db.session.commit()
-    assert jobs.prune_history(app) == 2
+    assert jobs.prune_history(app, 30) == 2
     with app.app_context():
         kept = sorted(db.session.scalars(sa.select(Snapshot.day)).all())
     assert kept == sorted(days[:2])
@@ -95,7 +96,7 @@ def test_prune_history_drops_display_values_of_deleted_instances(
         # deleted by hand, as a person with a SQL prompt might: nothing cascades
         db.session.execute(sa.delete(Instance).where(Instance.id == gone.id))
         db.session.commit()
-    jobs.prune_history(app)
+    jobs.prune_history(app, 730)
     with app.app_context():
         left = db.session.scalars(sa.select(InstanceField.instance_id)).all()
     assert left == [kept.id]
@@ -117,8 +118,8 @@ def test_a_failed_chunk_still_counts_so_the_job_ends(
         with monkeypatch.context() as patch:
             patch.setattr(tasks, step, broken)
             with pytest.raises(RuntimeError):
-                tasks.crawl_chunk.run("j", [1])
-        tasks.crawl_chunk.run("j", [])
+                tasks.crawl_chunk(app, "j", [1])
+        tasks.crawl_chunk(app, "j", [])
         db.session.expire_all()
         job = db.session.get(CrawlJob, "j")
         assert (job.state, job.chunks_done) == ("done", 2)
@@ -158,14 +159,14 @@ def test_a_chunk_delivered_again_is_counted_once(
         tasks._start_chunk("j", earlier)  # a first delivery stores one batch...
         store_late(first[0])
         assert status() == ("running", 4, 1, 1, 0)
-        tasks.crawl_chunk.run("j", first)  # ...is given up for lost, and the chunk counts anew
+        tasks.crawl_chunk(app, "j", first)  # ...is given up for lost, and the chunk counts anew
         assert status() == ("running", 4, 2, 2, 0)
         store_late(first[1])  # the first delivery was alive after all
         tasks._finish_chunk("j", earlier)
         assert status() == ("running", 4, 2, 2, 0)
-        tasks.crawl_chunk.run("j", first)  # once more, after it finished
+        tasks.crawl_chunk(app, "j", first)  # once more, after it finished
         assert status() == ("running", 4, 2, 2, 0)
-        tasks.crawl_chunk.run("j", second)
+        tasks.crawl_chunk(app, "j", second)
         assert status() == ("done", 4, 4, 3, 1)
         job = db.session.get(CrawlJob, "j")
         assert (job.chunks_done, job.done, job.ok, job.failed) == (2, 4, 3, 1)

@@ -17,11 +17,12 @@ from flask import Flask
 from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, stats, system_info
 from cephalopod.crawler import run, store
 from cephalopod.crawler.fetch import FetchResult
-from cephalopod.crawler.run import CrawlConfig, crawl, long_lived_objects_frozen
+from cephalopod.crawler.run import crawl, long_lived_objects_frozen
 from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from cephalopod.instances.operations import register_instance
+from cephalopod.services import services
 from cephalopod.stats.fields import parse_field_settings
 from tests.databases import wait_for_lock_waits
 from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
@@ -365,7 +366,7 @@ def test_a_result_the_database_refuses_fails_alone(
         FetchResult(inst.id, True, d, None, "127.0.0.1", utcnow(), 0.1)
         for inst, d in zip(made, data, strict=True)
     ]
-    config = CrawlConfig.from_app(crawl_app)
+    config = services(crawl_app).settings.crawl
     with crawl_app.app_context():
         outcome = run._store(db.engine, config, None, (None, None), batch)
         rows = [db.session.get(Instance, inst.id) for inst in made]
@@ -564,7 +565,7 @@ def _store_one(app: Flask, instance_id: int, data: dict[str, Any]) -> store.Batc
     """Store one successful crawl result as the writer does (parsing aside)."""
     result = FetchResult(instance_id, True, data, None, "127.0.0.1", utcnow(), 0.1)
     with app.app_context():
-        return run._store(db.engine, CrawlConfig.from_app(app), None, (None, None), [result])
+        return run._store(db.engine, services(app).settings.crawl, None, (None, None), [result])
 
 
 def test_values_longer_than_their_column_are_stored_on_both_databases(

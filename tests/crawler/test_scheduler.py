@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS
+from cephalopod.background import ThreadRunner
+from cephalopod.crawler import jobs
 from cephalopod.crawler.models import CrawlJob
-from cephalopod.crawler.scheduler import EmbeddedWorker, embedded_worker, start_embedded_scheduler
+from cephalopod.crawler.scheduler import start_embedded_scheduler
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, Meta
 from cephalopod.schedule import CRAWL_ALL
+from cephalopod.services import services
 
 
 def _wait(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
@@ -41,7 +46,7 @@ def test_scheduled_crawl_runs_and_is_remembered(
     stop = start_embedded_scheduler(app)
     try:
         assert _wait(crawled), "the scheduled crawl did not happen"
-        assert embedded_worker(app).join(30)
+        assert services(app).runner.join(30)  # type: ignore[attr-defined]
     finally:
         stop()
     with app.app_context():
@@ -59,38 +64,36 @@ def test_scheduled_crawl_runs_and_is_remembered(
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
 
 
-def test_worker_runs_items_in_order_and_survives_errors() -> None:
-    worker = EmbeddedWorker()
+def test_worker_runs_items_in_order_and_survives_errors(app: Flask) -> None:
     seen: list[int] = []
 
-    def boom() -> None:
+    def boom(_app: Flask) -> None:
         raise RuntimeError("boom")
 
-    worker.submit(seen.append, 1)
-    worker.submit(boom)
-    worker.submit(seen.append, 2)
+    worker = ThreadRunner(app, {"append": lambda _app, n: seen.append(n), "boom": boom})
+    worker.submit("append", 1)
+    worker.submit("boom")
+    worker.submit("append", n=2)
     assert worker.join(10)
     assert seen == [1, 2]
     worker.stop()
 
 
-def test_scheduled_crawl_is_skipped_while_one_runs(
-    make_app: Callable[..., Flask], caplog: Any
+def test_a_scheduled_crawl_that_finds_one_running_is_skipped_and_says_why(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A periodic crawl that finds a crawl running leaves it alone and says why in the log."""
-    import logging
-
-    from cephalopod.crawler import jobs
-    from cephalopod.crawler.scheduler import run_periodic
-    from cephalopod.schedule import periodic_jobs
-
     schedule = {"often": {"task": CRAWL_ALL, "schedule": timedelta(hours=1)}}
-    app = make_app(CELERYBEAT_SCHEDULE=schedule)
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, CELERYBEAT_SCHEDULE=schedule)
     with app.app_context():
-        running = jobs.create_job()
-    crawl = next(job for job in periodic_jobs(app.config) if job.task == CRAWL_ALL)
-    with caplog.at_level(logging.INFO, logger="cephalopod.crawler.scheduler"):
-        run_periodic(app, crawl)
-    assert f"Periodic job often skipped: the crawl {running} (queued" in caplog.text
+        running = jobs.create_job()  # as "cephalopod crawl" in another process does
+    caplog.set_level(logging.INFO, logger="cephalopod.crawler.tasks")
+    stop = start_embedded_scheduler(app)
+    try:
+        assert _wait(lambda: "periodic crawl is skipped" in caplog.text)
+        assert services(app).runner.join(30)  # type: ignore[attr-defined]
+    finally:
+        stop()
+    assert f"already running (job {running})" in caplog.text
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
+        assert db.session.get(CrawlJob, running).state == "queued"  # untouched

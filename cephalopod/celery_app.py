@@ -1,0 +1,56 @@
+"""Celery: the app of a Flask app, a Flask-aware task base, beat's schedule, the tasks.
+
+Production layout: PostgreSQL, Redis as broker, N workers (``cephalopod runworker``) on any
+machines, and exactly one beat (``cephalopod runworker --beat`` on one of them). The
+tasks are the ones of the shared registry (`cephalopod.background`), by the same names.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery, Task
+from flask import Flask
+
+from cephalopod.schedule import periodic_jobs
+
+if TYPE_CHECKING:  # a type only: background imports this module when a broker is set
+    from cephalopod.background import TaskRegistry
+
+
+def create_celery(app: Flask, tasks: TaskRegistry) -> Celery:
+    """Build the Celery app of a Flask app: every task runs inside an app context."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    celery = Celery(app.import_name, task_cls=FlaskTask, set_as_current=False)
+    celery.conf.update(
+        broker_url=app.config["CELERY_BROKER_URL"],
+        result_backend=app.config.get("CELERY_RESULT_BACKEND"),
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        timezone="UTC",
+        beat_schedule={
+            job.name: {"task": job.task, "schedule": job.schedule, "args": job.args}
+            for job in periodic_jobs(app.config)
+        },
+    )
+    for name, func in tasks.items():
+        celery.task(name=name, shared=False)(_bind(app, func))
+    celery.flask_app = app  # type: ignore[attr-defined]
+    return celery
+
+
+def _bind(app: Flask, func: Any) -> Any:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        return func(app, *args, **kwargs)
+
+    run.__name__ = run.__qualname__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run

@@ -1,0 +1,71 @@
+"""What ``create_app`` builds once and every part of the app is handed: `Services`.
+
+Views and commands get it with ``services()``; domain functions take the parts they need
+as arguments. Nothing here is created lazily.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app
+
+from cephalopod.background import Runner
+from cephalopod.crawler.config import CrawlConfig
+from cephalopod.crawler.fetch import Endpoint
+from cephalopod.geo.locate import GeoLocator
+from cephalopod.schedule import Periodic, periodic_jobs
+from cephalopod.stats.fields import FieldRegistry
+
+if TYPE_CHECKING:  # stats.cache reads the services: a type only, no import at run time
+    from cephalopod.stats.cache import StatsCache
+
+EXTENSION = "cephalopod"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The validated settings, typed (the raw keys stay in ``app.config`` for Flask)."""
+
+    fields: FieldRegistry
+    crawl: CrawlConfig
+    endpoints: tuple[Endpoint, ...]
+    schedule: tuple[Periodic, ...]
+    broker_url: str | None
+    history_retention_days: int
+    public_statistics: bool
+
+    @classmethod
+    def from_config(
+        cls, config: Mapping[str, Any], fields: FieldRegistry, instance_path: str | Path
+    ) -> Settings:
+        """Type a configuration that `cephalopod.settings.load` validated."""
+        crawl = CrawlConfig.from_config(config, fields, instance_path)
+        return cls(
+            fields=fields,
+            crawl=crawl,
+            endpoints=crawl.endpoints,
+            schedule=tuple(periodic_jobs(config)),
+            broker_url=config.get("CELERY_BROKER_URL") or None,
+            history_retention_days=config["HISTORY_RETENTION_DAYS"],
+            public_statistics=config["PUBLIC_STATISTICS"],
+        )
+
+
+@dataclass(frozen=True)
+class Services:
+    """The long-lived objects of one app."""
+
+    settings: Settings
+    runner: Runner
+    geolocator: GeoLocator
+    stats_cache: StatsCache
+
+
+def services(app: Flask | None = None) -> Services:
+    """Return the services of ``app`` (default: the current app)."""
+    target = app if app is not None else current_app
+    return target.extensions[EXTENSION]  # type: ignore[no-any-return]
