@@ -11,6 +11,7 @@ from flask import Flask
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from cephalopod import security
 from cephalopod import settings as settings_mod
 from cephalopod.db import db, sqlite_pragmas
 from cephalopod.errors import register_error_handlers
@@ -64,6 +65,7 @@ def create_app(
     limiter.init_app(app)
     login_manager.init_app(app)
     register_error_handlers(app)
+    security.init_app(app)  # CSP, nosniff, Referrer-Policy, frame protection on every response
     _register_blueprints(app)
     _register_template_helpers(app)
     return app
@@ -91,11 +93,13 @@ def _init_database(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from cephalopod.admin import api as admin_api
+    from cephalopod.admin import views as admin_views
     from cephalopod.auth.views import bp as auth_bp
     from cephalopod.instances.api import bp as instances_bp
 
     app.register_blueprint(instances_bp)
     app.register_blueprint(auth_bp)
+    app.register_blueprint(admin_views.bp)  # the admin web interface
     csrf.exempt(instances_bp)
     admin_api.init_app(app)  # admin API, public statistics, OpenAPI document
 
