@@ -18,7 +18,6 @@ scripts in ``static/js/`` only draw maps and charts and call the JSON API for th
 from __future__ import annotations
 
 import logging
-
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
