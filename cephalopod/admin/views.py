@@ -232,6 +232,8 @@ def geolocation_status() -> tuple[bool, str | None]:
 # --- template helpers -----------------------------------------------------------------------------
 
 SAFE_SCHEMES = ("http://", "https://")
+#: Up to this many crawled fields are all shown by default; beyond, the charted ones.
+DEFAULT_COLUMNS = 6
 HEALTH = {"ok": "OK", "error": "Failing", "never": "Never crawled"}
 STATUS_CHOICES = (("enabled", "Enabled"), ("disabled", "Disabled"), ("all", "Both"))
 HEALTH_CHOICES = (("", "Any"), ("ok", "OK"), ("error", "Failing"), ("never", "Never crawled"))
@@ -337,9 +339,11 @@ def servers() -> str | tuple[str, int]:
     labels = {name: registry.spec(name).label for name in names}
     if columns_arg is not None:
         chosen = [n for n in columns_arg.split(",") if n in labels]
+    elif len(names) <= DEFAULT_COLUMNS:
+        chosen = names  # few fields: show them all
     else:
         charted = [s.name for s in registry.charted() if s.name in labels]
-        chosen = charted or names[:3]
+        chosen = charted or names[:DEFAULT_COLUMNS]
     page = list_page(query)
     pages = max(1, -(-page["total"] // query.per_page))
     plain = dict(request.args.items())
