@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
 
 from tests.browser.live import ADMIN, LiveApp, start_live_app, stop_live_app
 from tests.crawler.servers import ServerLoop
@@ -30,6 +31,7 @@ CHROMIUM_ARGS = [
 ]
 #: Playwright's default timeout for actions and expect(): generous for a loaded 2-core machine.
 TIMEOUT_MS = 15_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -177,9 +179,22 @@ def log_in(page: Page, username: str = ADMIN[0], password: str = ADMIN[1]) -> No
     page.get_by_role("button", name="Log in").click()
 
 
-@pytest.fixture
-def admin(page: Page) -> Page:
-    """A page logged in as the maintainer, on the home page."""
+@pytest.fixture(scope="session")
+def admin_cookies(browser: Browser, live: LiveApp) -> list[Any]:
+    """Log in once per app (argon2 makes a log-in cost a second); tests reuse the session."""
+    context = browser.new_context(base_url=live.url)
+    page = context.new_page()
     log_in(page)
     page.wait_for_url("/")
+    cookies = context.cookies()
+    context.close()
+    return cookies
+
+
+@pytest.fixture
+def admin(page: Page, context: BrowserContext, admin_cookies: list[Any]) -> Page:
+    """A page logged in as the maintainer, on the home page."""
+    context.add_cookies(admin_cookies)
+    page.goto("/")
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
     return page

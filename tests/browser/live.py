@@ -98,7 +98,10 @@ class LiveApp:
     instance_hosts: dict[str, str] = field(default_factory=dict)  # address -> base URL
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
     counter: int = 0
+    #: The servers registered and crawled at start: organization -> uuid.
+    seeded: dict[str, str] = field(default_factory=dict)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
@@ -117,6 +120,20 @@ class LiveApp:
             **kw,
         }
         return self.api("POST", "/api/instance/", data)["uuid"]
+
+    def cli(self, *args: str) -> str:
+        """Run a `cephalopod` command on this app's settings, as a maintainer would."""
+        done = subprocess.run(
+            [sys.executable, "-m", "cephalopod", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if done.returncode:
+            raise RuntimeError(f"cephalopod {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+        return done.stdout
 
     def api(self, method: str, path: str, data: Any = None) -> Any:
         body = json.dumps(data).encode() if data is not None else None
@@ -162,14 +179,10 @@ def start_live_app(backend: str, db_url: str, folder: Path, servers: ServerLoop)
         "CEPHALOPOD_INSTANCE_PATH": str(instance_path),
     }
     cli = [sys.executable, "-m", "cephalopod"]
-    for args in (["db", "create"], ["create_usr", *ADMIN]):
-        done = subprocess.run([*cli, *args], env=env, capture_output=True, text=True, check=False)
-        if done.returncode:
-            raise RuntimeError(
-                f"cephalopod {' '.join(args[:1])} failed:\n{done.stdout}{done.stderr}"
-            )
     port = free_port()
-    live = LiveApp(backend=backend, url=f"http://127.0.0.1:{port}", folder=folder)
+    live = LiveApp(backend=backend, url=f"http://127.0.0.1:{port}", folder=folder, env=env)
+    live.cli("db", "create")
+    live.cli("create_usr", *ADMIN)
     live.log_path = folder / "server.log"
     with live.log_path.open("wb") as log:
         live.process = subprocess.Popen(
@@ -181,7 +194,35 @@ def start_live_app(backend: str, db_url: str, folder: Path, servers: ServerLoop)
     wait_for_server(live)
     for address in PLACES:
         live.instance_hosts[address] = servers.start_app(instance_app(), host=address)
+    seed(live)
     return live
+
+
+#: Servers registered and crawled when the app starts: (organization, address, n).
+SEED = [
+    ("Alpha University", "127.0.0.2", 1),
+    ("Beta Institute", "127.0.0.2", 2),
+    ("Gamma Lab", "127.0.0.2", 3),
+    ("Delta Observatory", "127.0.0.3", 4),
+    ("Epsilon College", "127.0.0.3", 5),
+    ("Zeta Research", "127.0.0.4", 6),
+    (XSS_IMG, "127.0.0.2", XSS_INSTANCE),
+    (XSS_SCRIPT, "127.0.0.3", 7),
+]
+UNREACHABLE = "Unreachable Foundation"
+
+
+def seed(live: LiveApp) -> None:
+    """Register the SEED servers and one that refuses connections, then crawl them all (CLI)."""
+    for organization, address, n in SEED:
+        live.seeded[organization] = live.register(organization, address, n=n)
+    dead = f"http://127.0.0.1:{free_port()}/i/1"
+    live.seeded[UNREACHABLE] = live.api(
+        "POST",
+        "/api/instance/",
+        {"url": dead, "organization": UNREACHABLE, "contact": "Nobody", "email": "no@example.org"},
+    )["uuid"]
+    live.cli("crawl")
 
 
 def wait_for_server(live: LiveApp) -> None:

@@ -26,7 +26,9 @@ def test_wrong_password_is_refused(page: Page, live: LiveApp, watch: Watch) -> N
     check_page(page, f"{live.backend}-login-refused")
 
 
-def test_log_in_and_see_home(admin: Page, live: LiveApp) -> None:
+def test_log_in_and_see_home(page: Page, live: LiveApp) -> None:
+    log_in(page)
+    admin = page
     expect(admin.get_by_role("heading", level=1, name="Home")).to_be_visible()
     nav = admin.get_by_role("navigation", name="Main")
     for name in ("Home", "Servers", "Statistics"):
@@ -36,7 +38,9 @@ def test_log_in_and_see_home(admin: Page, live: LiveApp) -> None:
     check_page(admin, f"{live.backend}-home")
 
 
-def test_log_out(admin: Page) -> None:
+def test_log_out(page: Page) -> None:
+    log_in(page)
+    admin = page
     admin.get_by_role("button", name="Log out").click()
     expect(admin.get_by_role("heading", level=1, name="Log in")).to_be_visible()
     admin.goto("/servers")
