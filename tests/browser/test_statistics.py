@@ -9,7 +9,6 @@ from playwright.sync_api import Page, expect
 from tests.browser.helpers import check_page
 from tests.browser.live import CHART_LABELS, LiveApp
 
-
 #: True once a canvas has a painted (non-transparent) pixel: Chart.js has drawn the chart.
 PAINTED = """(canvas) => {
     const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
@@ -35,13 +34,17 @@ def test_statistics_show_the_map_and_every_configured_chart(admin: Page, live: L
         chart = admin.get_by_role("img", name=label, exact=True)
         expect(chart).to_be_visible()
         admin.wait_for_function(PAINTED, arg=chart.element_handle())
-    countries = admin.get_by_role("table").filter(has=admin.get_by_role("columnheader", name="Share"))
+    countries = admin.get_by_role("table").filter(
+        has=admin.get_by_role("columnheader", name="Share")
+    )
     for country in ("Germany", "France", "Japan"):
         expect(countries.get_by_role("cell", name=country)).to_be_visible()
     check_page(admin, f"{live.backend}-statistics")
 
     admin.get_by_role("link", name="All instances").click()
-    expect(admin.get_by_role("link", name="All instances")).to_have_attribute("aria-current", "true")
+    expect(admin.get_by_role("link", name="All instances")).to_have_attribute(
+        "aria-current", "true"
+    )
     expect(world.locator("svg")).to_be_visible()
     check_page(admin, f"{live.backend}-statistics-all")
 
