@@ -13,9 +13,11 @@ from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 import cephalopod.models  # noqa: F401 - every table on the metadata
+from cephalopod import security
 from cephalopod import settings as settings_mod
 from cephalopod.admin.api import bp as admin_bp
 from cephalopod.admin.openapi import bp as openapi_bp
+from cephalopod.admin.views import bp as admin_views_bp
 from cephalopod.auth.views import bp as auth_bp
 from cephalopod.background import create_runner
 from cephalopod.crawler.tasks import TASKS
@@ -77,6 +79,7 @@ def create_app(
     login_manager.init_app(app)
     register_error_handlers(app)
     _init_services(app, registry)
+    security.init_app(app)  # CSP, nosniff, Referrer-Policy, frame protection on every response
     _register_blueprints(app)
     _register_template_helpers(app)
     connect_signals()
@@ -116,6 +119,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(instances_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(admin_views_bp)  # the admin web interface
     app.register_blueprint(public_bp)
     app.register_blueprint(openapi_bp)
     csrf.exempt(instances_bp)

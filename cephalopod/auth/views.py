@@ -9,7 +9,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
@@ -63,7 +63,7 @@ def _safe_next(target: str | None) -> str:
         parts = urlsplit(target)
         if not parts.scheme and not parts.netloc and "\\" not in target:
             return target
-    return url_for("auth.home")
+    return url_for("admin.home")
 
 
 def _login_limit() -> str:
@@ -94,10 +94,3 @@ def logout() -> Response:
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))
-
-
-@bp.route("/")
-@login_required
-def home() -> str:
-    """Landing page after login (the admin interface builds on it)."""
-    return render_template("home.html")

@@ -1,0 +1,549 @@
+"""The admin web interface: server-rendered pages over the admin API's read functions.
+
+    GET  /                          Home: the installed base at a glance
+    GET  /servers                   Servers: filters, sort, page (the API's list parameters)
+    GET  /servers/<uuid>            Server detail with the edit form, history and map
+    POST /servers/<uuid>            save the edit form (validated like PATCH /api/admin/...)
+    POST /servers/<uuid>/delete     delete it (the page's dialog confirms first)
+    POST /servers/<uuid>/crawl      crawl it now (the no-script fallback of "Crawl now")
+    POST /crawl                     crawl all in the background (fallback of "Crawl all")
+    GET  /statistics                Statistics: map, countries, registrations, charts
+    GET  /public/statistics         the aggregates without login, with PUBLIC_STATISTICS
+
+Views parse the request, call the read functions of the adapter section below (the same the
+admin JSON API calls, so a page and ``GET /api/admin/...`` never disagree) and render. The
+scripts in ``static/js/`` only draw maps and charts and call the JSON API for the crawls.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_datetime, get_timezone
+from flask_login import login_required
+from markupsafe import Markup
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from cephalopod.db import db
+from cephalopod.errors import ApiError
+from cephalopod.geo.location import DATA_CREDIT_TEXT, DATA_CREDIT_URL
+
+log = logging.getLogger(__name__)
+bp = Blueprint("admin", __name__)
+
+# --- adapter: the read and write functions shared with the admin JSON API -----------------------
+# The one place to re-point when the typed read functions land (instances/queries.py,
+# stats/queries.py): every view below calls only these.
+
+
+def field_registry() -> Any:
+    """The validated CRAWLED_FIELDS_SETTINGS."""
+    from cephalopod.stats import queries
+
+    return queries.field_registry()
+
+
+def parse_list(args: MultiDict[str, str], extra: tuple[str, ...] = ()) -> Any:
+    """Validate the list's query parameters (raises ApiError 400 naming the parameter)."""
+    from cephalopod.admin import listing
+
+    return listing.parse_list_args(args, field_registry(), extra=extra)
+
+
+def list_query(**values: Any) -> Any:
+    """A list query built in code (Home's counts and latest registrations)."""
+    from cephalopod.admin.listing import ListQuery
+
+    return ListQuery(**values)
+
+
+def list_page(query: Any) -> dict[str, Any]:
+    """The page of servers, as ``GET /api/admin/instances`` answers it."""
+    from cephalopod.admin import listing
+
+    return listing.list_page(query, field_registry())
+
+
+def count_servers(query: Any) -> int:
+    """How many servers match a list query."""
+    from cephalopod.admin import listing
+
+    return listing.count_matching(query)
+
+
+def field_names() -> list[str]:
+    """The visible crawled fields that some instance reports (the list's extra columns)."""
+    from cephalopod.stats import queries
+
+    return queries.stored_field_names(field_registry())
+
+
+def server_detail(uuid: str) -> dict[str, Any] | None:
+    """One server as ``GET /api/admin/instances/<uuid>`` answers it, or None."""
+    from cephalopod.admin import api
+    from cephalopod.instances import operations as ops
+    from cephalopod.instances.models import Snapshot
+
+    instance = ops.get_instance(uuid)
+    if instance is None:
+        return None
+    registry = field_registry()
+    history = db.session.execute(
+        sa.select(Snapshot.day, Snapshot.data)
+        .where(Snapshot.instance_id == instance.id)
+        .order_by(Snapshot.day.desc())
+        .limit(api.HISTORY_DAYS)
+    )
+    data = instance.crawled_data
+    return {
+        **api._detail_item(instance),
+        "crawled_data": registry.visible(data) if isinstance(data, dict) else None,
+        "history": [
+            {"date": day.isoformat(), "data": registry.visible(snapshot or {})}
+            for day, snapshot in history
+        ],
+        "city": instance.city,
+    }
+
+
+def update_server(uuid: str, changes: Mapping[str, Any]) -> None:
+    """Validate and save an edit (raises FieldError like the API's PATCH)."""
+    from cephalopod.instances import operations as ops
+    from cephalopod.instances.schemas import EDITABLE, validate_update
+
+    instance = ops.get_instance(uuid)
+    if instance is None:
+        abort(404)
+    ops.update_instance(instance, validate_update(changes, allowed=(*EDITABLE, "enabled")))
+
+
+def delete_server(uuid: str) -> None:
+    """Delete a server and everything crawled from it."""
+    from cephalopod.instances import operations as ops
+
+    instance = ops.get_instance(uuid)
+    if instance is None:
+        abort(404)
+    ops.delete_instance(instance)
+
+
+def crawl_server(uuid: str) -> None:
+    """Crawl one server now (as POST /api/admin/instances/<uuid>/crawl)."""
+    from cephalopod.crawler.jobs import start_crawl_one
+    from cephalopod.instances import operations as ops
+    from cephalopod.services import services
+
+    instance = ops.get_instance(uuid)
+    if instance is None:
+        abort(404)
+    start_crawl_one(services().runner, instance)
+
+
+def start_crawl_all() -> str:
+    """Start crawling everything in the background (as POST /api/admin/crawl)."""
+    from cephalopod.crawler.jobs import start_crawl_all as start
+    from cephalopod.services import services
+
+    return start(services().runner)
+
+
+def active_job_id() -> str | None:
+    """The running crawl-all job, so that the progress bar survives a reload."""
+    from cephalopod.crawler.jobs import active_job
+
+    job = active_job()
+    return job.id if job is not None else None
+
+
+def statistics(status: str) -> dict[str, Any]:
+    """The statistics as ``GET /api/admin/statistics?status=`` answers them (cached)."""
+    from cephalopod.admin.api import statistics_reply
+
+    return statistics_reply(status)
+
+
+def statistics_status(args: MultiDict[str, str]) -> str:
+    """Validate the statistics' ``status`` parameter."""
+    from cephalopod.admin.listing import choice, reject_unknown
+    from cephalopod.stats.queries import STATUSES
+
+    reject_unknown(args, ("status",))
+    return choice(args, "status", STATUSES, "enabled")
+
+
+def crawl_overview() -> dict[str, Any]:
+    """When the last crawl-all ran, the next due, and the latest crawl's commonest errors."""
+    from cephalopod.crawler.models import CrawlJob
+    from cephalopod.crawler.scheduler import _last_run
+    from cephalopod.instances.models import Instance
+    from cephalopod.schedule import CRAWL_ALL, periodic_jobs
+
+    last = db.session.scalar(sa.select(CrawlJob).order_by(CrawlJob.created_at.desc()).limit(1))
+    now = datetime.now(UTC)
+    due: datetime | None = None
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    for job in periodic_jobs(app.config):
+        if job.task == CRAWL_ALL:
+            try:
+                seconds = job.seconds_until_due(_last_run(app, job.name), now)
+            except Exception:  # an odd schedule object: say nothing rather than fail the page
+                log.warning("Cannot tell when %s is due", job.name, exc_info=True)
+                continue
+            moment = datetime.fromtimestamp(now.timestamp() + seconds, UTC)
+            due = moment if due is None else min(due, moment)
+    errors = db.session.execute(
+        sa.select(Instance.crawl_error, sa.func.count())
+        .where(Instance.crawl_status == "error")
+        .group_by(Instance.crawl_error)
+        .order_by(sa.func.count().desc(), Instance.crawl_error)
+        .limit(10)
+    ).all()
+    return {
+        "last_job": last,
+        "next_due": due,
+        "errors": [{"reason": reason or "Unknown error", "count": n} for reason, n in errors],
+    }
+
+
+def geolocation_status() -> tuple[bool, str | None]:
+    """Whether locations can be known, and why not."""
+    from cephalopod.services import services
+
+    locator = services().geolocator
+    return locator.available, locator.unavailable_reason
+
+
+# --- template helpers -----------------------------------------------------------------------------
+
+SAFE_SCHEMES = ("http://", "https://")
+#: Up to this many crawled fields are all shown by default; beyond, the charted ones.
+DEFAULT_COLUMNS = 6
+HEALTH = {"ok": "OK", "error": "Failing", "never": "Never crawled"}
+STATUS_CHOICES = (("enabled", "Enabled"), ("disabled", "Disabled"), ("all", "Both"))
+HEALTH_CHOICES = (("", "Any"), ("ok", "OK"), ("error", "Failing"), ("never", "Never crawled"))
+
+
+def _as_datetime(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+@bp.app_template_filter("when")
+def when(value: Any, empty: str = "never") -> Markup:
+    """A ``<time>`` in BABEL_DEFAULT_TIMEZONE and locale, with the timezone named."""
+    moment = _as_datetime(value)
+    if moment is None:
+        return Markup('<span class="muted">{}</span>').format(empty)
+    text = format_datetime(moment, "medium")
+    zone = str(get_timezone())
+    return Markup('<time datetime="{}">{} {}</time>').format(
+        moment.astimezone(UTC).isoformat().replace("+00:00", "Z"), text, zone
+    )
+
+
+@bp.app_template_filter("safe_url")
+def safe_url(value: Any) -> str | None:
+    """The URL if it may be a link (http or https), else None: shown as text then."""
+    text = str(value or "")
+    return text if text.lower().startswith(SAFE_SCHEMES) else None
+
+
+@bp.app_template_filter("zip_rows")
+def zip_rows(first: Any, *others: Any) -> list[tuple[Any, ...]]:
+    """Rows of a data table from its columns."""
+    return list(zip(list(first), *others, strict=False))
+
+
+@bp.app_context_processor
+def inject() -> dict[str, Any]:
+    """What every admin template may use."""
+    return {
+        "credit": {"text": DATA_CREDIT_TEXT, "url": DATA_CREDIT_URL},
+        "health_names": HEALTH,
+        "public_statistics": current_app.config.get("PUBLIC_STATISTICS", False),
+    }
+
+
+def _bad_request(exc: ApiError) -> tuple[str, int]:
+    return render_template("error.html", status=400, title="Bad request", message=exc.message), 400
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+@bp.get("/")
+@login_required
+def home() -> str:
+    """Show the installed base at a glance."""
+    counts = {
+        "registered": count_servers(list_query()),
+        "active": count_servers(list_query(status="enabled")),
+        "ok": count_servers(list_query(health="ok")),
+        "error": count_servers(list_query(health="error")),
+        "never": count_servers(list_query(health="never")),
+    }
+    latest = list_page(list_query(sort="registered", order="desc", per_page=5))["items"]
+    return render_template(
+        "admin/home.html",
+        counts=counts,
+        latest=latest,
+        crawl=crawl_overview(),
+        job_id=active_job_id(),
+    )
+
+
+def _list_url(args: Mapping[str, str], **changes: Any) -> str:
+    """The list's URL with some parameters changed (None removes one); page back to 1."""
+    merged = {k: v for k, v in args.items() if v not in ("", None)}
+    merged.pop("page", None)
+    for key, value in changes.items():
+        if value is None or value == "":
+            merged.pop(key, None)
+        else:
+            merged[key] = str(value)
+    query = urlencode(merged)
+    return url_for("admin.servers") + ("?" + query if query else "")
+
+
+@bp.get("/servers")
+@login_required
+def servers() -> str | tuple[str, int]:
+    """List the servers: filters, sort and page from the URL, rendered on the server."""
+    args = MultiDict(request.args)
+    columns_arg = args.pop("columns", None)
+    try:
+        query = parse_list(args)
+    except ApiError as exc:
+        return _bad_request(exc)
+    registry = field_registry()
+    names = field_names()
+    labels = {name: registry.spec(name).label for name in names}
+    if columns_arg is not None:
+        chosen = [n for n in columns_arg.split(",") if n in labels]
+    elif len(names) <= DEFAULT_COLUMNS:
+        chosen = names  # few fields: show them all
+    else:
+        charted = [s.name for s in registry.charted() if s.name in labels]
+        chosen = charted or names[:DEFAULT_COLUMNS]
+    page = list_page(query)
+    pages = max(1, -(-page["total"] // query.per_page))
+    plain = dict(request.args.items())
+    sort_key = f"field:{query.field}" if query.sort == "field" else query.sort
+
+    def sort_url(key: str) -> str:
+        order = "desc" if key == sort_key and query.order == "asc" else "asc"
+        return _list_url(plain, sort=key, order=order)
+
+    def page_url(number: int) -> str:
+        return _list_url(plain) + ("&" if "?" in _list_url(plain) else "?") + f"page={number}"
+
+    export_args = {k: v for k, v in plain.items() if k not in ("page", "per_page", "columns")}
+    return render_template(
+        "admin/servers.html",
+        query=query,
+        page=page,
+        pages=pages,
+        sort_key=sort_key,
+        sort_url=sort_url,
+        page_url=page_url,
+        list_url=lambda **c: _list_url(plain, **c),
+        fields=[(n, labels[n]) for n in names],
+        chosen=chosen,
+        countries=statistics("all")["countries"],
+        status_choices=STATUS_CHOICES,
+        health_choices=HEALTH_CHOICES,
+        export_url=url_for("admin_api.export_instances", **export_args),
+        job_id=active_job_id(),
+    )
+
+
+def _history_charts(item: Mapping[str, Any], registry: Any) -> list[dict[str, Any]]:
+    """The numeric fields' history, oldest first, as small line charts."""
+    history = list(reversed(item["history"]))
+    names: list[str] = []
+    for snapshot in history:
+        for name, value in snapshot["data"].items():
+            if name not in names and isinstance(value, int | float) and not isinstance(value, bool):
+                names.append(name)
+    charts = []
+    for name in sorted(names):
+        points = [
+            {"date": s["date"], "value": s["data"].get(name)}
+            for s in history
+            if isinstance(s["data"].get(name), int | float)
+        ]
+        charts.append(
+            {
+                "field": name,
+                "label": registry.spec(name).label,
+                "points": points,
+                "rows": [(p["date"], p["value"]) for p in points],
+            }
+        )
+    return charts
+
+
+@bp.route("/servers/<uuid>", methods=["GET", "POST"])
+@login_required
+def server(uuid: str) -> str | Response | tuple[str, int]:
+    """Show a server; on POST save its edit form and show it again."""
+    from cephalopod.instances.schemas import FieldError, UnexpectedKeysError
+
+    errors: dict[str, str] = {}
+    values: dict[str, Any] | None = None
+    if request.method == "POST":
+        values = {
+            name: request.form.get(name, "") for name in ("organization", "url", "contact", "email")
+        }
+        values["enabled"] = request.form.get("enabled") == "on"
+        try:
+            update_server(uuid, values)
+        except FieldError as exc:
+            errors[exc.field] = exc.message
+        except UnexpectedKeysError:
+            errors["form"] = "Unexpected data"
+        else:
+            flash("Saved.", "success")
+            return redirect(url_for("admin.server", uuid=uuid))
+    item = server_detail(uuid)
+    if item is None:
+        abort(404)
+    registry = field_registry()
+    available, reason = geolocation_status()
+    map_data = None
+    if item["latitude"] is not None and item["longitude"] is not None:
+        map_data = {
+            "markers": [
+                {
+                    "name": item["organization"],
+                    "coords": [item["latitude"], item["longitude"]],
+                }
+            ],
+            "regions": {item["country_code"]: 1} if item["country_code"] else {},
+        }
+    html = render_template(
+        "admin/server.html",
+        item=item,
+        form=values or item,
+        errors=errors,
+        labels={name: registry.spec(name).label for name in item["fields"]},
+        history=_history_charts(item, registry),
+        map_data=map_data,
+        geo_available=available,
+        geo_reason=reason,
+    )
+    return (html, 400) if errors else html
+
+
+@bp.post("/servers/<uuid>/delete")
+@login_required
+def delete(uuid: str) -> Response:
+    """Delete a server, then go back to the list."""
+    delete_server(uuid)
+    flash("The server was deleted.", "success")
+    return redirect(url_for("admin.servers"))
+
+
+@bp.post("/servers/<uuid>/crawl")
+@login_required
+def crawl_now(uuid: str) -> Response:
+    """Crawl a server now (without script), then show it."""
+    crawl_server(uuid)
+    flash("A crawl of this server started in the background.", "info")
+    return redirect(url_for("admin.server", uuid=uuid))
+
+
+@bp.post("/crawl")
+@login_required
+def crawl_all() -> Response:
+    """Start a crawl of everything (without script), then go back."""
+    start_crawl_all()
+    flash("Crawling all enabled servers in the background.", "info")
+    return redirect(url_for("admin.servers"))
+
+
+def _statistics_page(status: str, public: bool) -> str:
+    stats = statistics(status)
+    map_data = {
+        "regions": {c["code"]: c["count"] for c in stats["countries"] if c.get("code")},
+        "names": {c["code"]: c["name"] for c in stats["countries"] if c.get("code")},
+        "markers": [] if public else _markers(status),
+    }
+    return render_template(
+        "admin/statistics.html",
+        stats=stats,
+        status=status,
+        public=public,
+        map_data=map_data,
+        has_data=bool(stats["instances"]),
+    )
+
+
+def _markers(status: str) -> list[dict[str, Any]]:
+    """One marker per located server (name, coordinates, its detail page), capped."""
+    from cephalopod.instances.models import Instance
+    from cephalopod.stats.queries import status_filter
+
+    rows = db.session.execute(
+        sa.select(Instance.uuid, Instance.organization, Instance.latitude, Instance.longitude)
+        .where(
+            Instance.latitude.is_not(None),
+            Instance.longitude.is_not(None),
+            status_filter(status),
+        )
+        .limit(MAX_MARKERS)
+    )
+    return [
+        {
+            "name": org,
+            "coords": [lat, lon],
+            "url": url_for("admin.server", uuid=str(uuid)),
+        }
+        for uuid, org, lat, lon in rows
+    ]
+
+
+#: Beyond this many markers the world map is a blur and the page heavy: the choropleth tells.
+MAX_MARKERS = 2000
+
+
+@bp.get("/statistics")
+@login_required
+def statistics_page() -> str | tuple[str, int]:
+    """Show the statistics: world map, countries, registrations and the configured charts."""
+    try:
+        status = statistics_status(request.args)
+    except ApiError as exc:
+        return _bad_request(exc)
+    return _statistics_page(status, public=False)
+
+
+@bp.get("/public/statistics")
+def public_statistics() -> str | tuple[str, int]:
+    """The aggregates without login, when PUBLIC_STATISTICS is on (404 otherwise)."""
+    if not current_app.config.get("PUBLIC_STATISTICS"):
+        abort(404)
+    try:
+        status = statistics_status(request.args)
+    except ApiError as exc:
+        return _bad_request(exc)
+    return _statistics_page(status, public=True)

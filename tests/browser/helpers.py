@@ -1,0 +1,59 @@
+"""What every browser flow checks on every page: axe-core, a screenshot to look at."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+from typing import Any
+
+from playwright.sync_api import Page
+
+HERE = Path(__file__).parent
+AXE_FILE = HERE / "vendor" / "axe-core-4.14.1.min.js"
+#: Screenshots of every page the flows visit (git-ignored), to be looked at by a person.
+ARTIFACTS = HERE / "artifacts"
+BLOCKING = ("serious", "critical")
+
+
+@functools.cache
+def axe_source() -> str:
+    return AXE_FILE.read_text()
+
+
+def check_axe(page: Page) -> None:
+    """Run axe-core on the page: no violation of impact serious or critical.
+
+    axe is evaluated through the DevTools protocol (page.evaluate), not added as a <script>:
+    the app's Content-Security-Policy rightly refuses inline scripts, and axe is never served.
+    """
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate(axe_source())
+    result: dict[str, Any] = page.evaluate(
+        """async () => await window.axe.run(document, {
+            resultTypes: ['violations'],
+            runOnly: {type: 'tag',
+                      values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']},
+        })"""
+    )
+    bad = [v for v in result["violations"] if v["impact"] in BLOCKING]
+    assert not bad, f"axe on {page.url}:\n" + "\n".join(
+        f"- [{v['impact']}] {v['id']}: {v['help']} — "
+        + "; ".join(n["target"][0] if n["target"] else "?" for n in v["nodes"][:5])
+        for v in bad
+    )
+
+
+def screenshot(page: Page, name: str) -> Path:
+    """Save a full-page screenshot under artifacts/ (name plus the database in the file name)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    path = ARTIFACTS / f"{safe}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def check_page(page: Page, name: str) -> None:
+    """Every page of a flow: a screenshot, then axe."""
+    screenshot(page, name)
+    check_axe(page)

@@ -1,0 +1,47 @@
+"""User stories of logging in and out."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Watch, log_in
+from tests.browser.helpers import check_page
+from tests.browser.live import ADMIN, LiveApp
+
+
+def test_log_in_page_is_accessible(page: Page, live: LiveApp) -> None:
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/login"))
+    expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
+    check_page(page, f"{live.backend}-login")
+
+
+def test_wrong_password_is_refused(page: Page, live: LiveApp, watch: Watch) -> None:
+    watch.allow_status(401)
+    log_in(page, ADMIN[0], "not-the-password")
+    expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
+    expect(page.get_by_label("Password")).to_have_value("")
+    check_page(page, f"{live.backend}-login-refused")
+
+
+def test_log_in_and_see_home(page: Page, live: LiveApp) -> None:
+    log_in(page)
+    admin = page
+    expect(admin.get_by_role("heading", level=1, name="Home")).to_be_visible()
+    nav = admin.get_by_role("navigation", name="Main")
+    for name in ("Home", "Servers", "Statistics"):
+        expect(nav.get_by_role("link", name=name, exact=True)).to_be_visible()
+    expect(admin.get_by_text(ADMIN[0], exact=True)).to_be_visible()
+    expect(admin).to_have_title(re.compile(r"Home · Cephalopod"))
+    check_page(admin, f"{live.backend}-home")
+
+
+def test_log_out(page: Page) -> None:
+    log_in(page)
+    admin = page
+    admin.get_by_role("button", name="Log out").click()
+    expect(admin.get_by_role("heading", level=1, name="Log in")).to_be_visible()
+    admin.goto("/servers")
+    expect(admin).to_have_url(re.compile(r"/login"))

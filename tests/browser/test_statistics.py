@@ -1,0 +1,60 @@
+"""User stories of the statistics page: the world map, every configured chart, the trend view."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.helpers import check_page
+from tests.browser.live import CHART_LABELS, LiveApp
+
+#: True once a canvas has a painted (non-transparent) pixel: Chart.js has drawn the chart.
+PAINTED = """(canvas) => {
+    const data = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+    for (let i = 3; i < data.length; i += 4) if (data[i]) return true;
+    return false;
+}"""
+
+
+def open_statistics(page: Page) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Statistics").click()
+    expect(page.get_by_role("heading", level=1, name="Statistics")).to_be_visible()
+
+
+def test_statistics_show_the_map_and_every_configured_chart(admin: Page, live: LiveApp) -> None:
+    open_statistics(admin)
+    world = admin.get_by_test_id("world-map")
+    expect(world).to_be_visible()
+    expect(world.locator("svg")).to_be_visible()  # drawn by jsvectormap
+    expect(admin.get_by_role("link", name="IP Geolocation by DB-IP").first).to_be_visible()
+    for section in ("Map", "Countries", "Registrations", "Active instances", *CHART_LABELS):
+        expect(admin.get_by_role("heading", level=2, name=section, exact=True)).to_be_visible()
+    for label in CHART_LABELS:
+        chart = admin.get_by_role("img", name=label, exact=True)
+        expect(chart).to_be_visible()
+        admin.wait_for_function(PAINTED, arg=chart.element_handle())
+    countries = admin.get_by_role("table").filter(
+        has=admin.get_by_role("columnheader", name="Share")
+    )
+    for country in ("Germany", "France", "Japan"):
+        expect(countries.get_by_role("cell", name=country)).to_be_visible()
+    check_page(admin, f"{live.backend}-statistics")
+
+    admin.get_by_role("link", name="All instances").click()
+    expect(admin.get_by_role("link", name="All instances")).to_have_attribute(
+        "aria-current", "true"
+    )
+    expect(world.locator("svg")).to_be_visible()
+    check_page(admin, f"{live.backend}-statistics-all")
+
+
+def test_trend_view_of_a_count_chart(admin: Page, live: LiveApp) -> None:
+    open_statistics(admin)
+    trend = admin.get_by_role("combobox", name="Trend").first
+    expect(trend).to_be_visible()
+    with admin.expect_response(re.compile(r"/api/admin/statistics/trend\?")) as answer:
+        trend.select_option(label="Trend by day")
+    assert answer.value.ok
+    expect(trend).to_have_value("day")
+    check_page(admin, f"{live.backend}-statistics-trend")
