@@ -25,29 +25,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, Flask, Response, g, jsonify, request, stream_with_context, url_for
 from flask_login import current_user, user_loaded_from_request
 
-from cephalopod.admin import export, listing
-from cephalopod.admin.listing import choice, invalid, reject_unknown, single
+from cephalopod import params
+from cephalopod.admin import export
 from cephalopod.crawler import jobs
 from cephalopod.db import db, utcnow
-from cephalopod.errors import ApiError
+from cephalopod.errors import ApiError, json_error
 from cephalopod.extensions import csrf, login_manager
 from cephalopod.geo.location import DATA_CREDIT_TEXT, DATA_CREDIT_URL
 from cephalopod.instances import operations as ops
+from cephalopod.instances import queries as instance_queries
 from cephalopod.instances.api import json_body
-from cephalopod.instances.models import Instance, Snapshot
+from cephalopod.instances.models import Instance
+from cephalopod.instances.rows import InstanceItem
 from cephalopod.instances.schemas import EDITABLE, FieldError, UnexpectedKeysError, validate_update
+from cephalopod.serialize import reply
 from cephalopod.services import services
 from cephalopod.stats import queries
 from cephalopod.stats.cache import cached
-from cephalopod.stats.trend import INSTANCES, INTERVALS, trend
+from cephalopod.stats.fields import FieldRegistry
+from cephalopod.stats.trend import trend
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")
 
-HISTORY_DAYS = 90
 #: How long "crawl now" waits for the crawl before answering 202 with the job to poll.
 CRAWL_WAIT_SECONDS = 5.0
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -70,6 +72,17 @@ def authenticate() -> Response | None:
     return None
 
 
+def _registry() -> FieldRegistry:
+    """Return the validated CRAWLED_FIELDS_SETTINGS (the one place views get it from)."""
+    return services().settings.fields
+
+
+@bp.errorhandler(params.ParameterError)
+def _invalid_parameter(exc: params.ParameterError) -> Response:
+    """Answer a wrong query parameter with the JSON 400 that names it."""
+    return json_error(str(exc), 400, parameter=exc.name)
+
+
 def _load(uuid: str) -> Instance:
     instance = ops.get_instance(uuid)
     if instance is None:
@@ -77,12 +90,11 @@ def _load(uuid: str) -> Instance:
     return instance
 
 
-def _detail_item(instance: Instance) -> dict[str, Any]:
-    registry = queries.field_registry()
-    stored = listing.display_values([instance.id], registry)[instance.id]
-    first = listing.duplicates_of([instance.url_key])
-    fields = listing.item_fields(instance, stored, registry)
-    return listing.item(instance, fields, listing.duplicate_of(instance, first))
+def _item(instance_id: int) -> InstanceItem:
+    item = instance_queries.instance_item(instance_id, _registry())
+    if item is None:
+        raise ApiError("Instance not found", 404)
+    return item
 
 
 # --- instances ----------------------------------------------------------------------------------
@@ -91,33 +103,18 @@ def _detail_item(instance: Instance) -> dict[str, Any]:
 @bp.get("/instances")
 def list_instances() -> Response:
     """List instances with filters, sort and paging."""
-    registry = queries.field_registry()
-    query = listing.parse_list_args(request.args, registry)
-    return jsonify(listing.list_page(query, registry))
+    registry = _registry()
+    query = params.list_query(request.args, registry)
+    return reply(instance_queries.list_instances(query, registry))
 
 
 @bp.get("/instances/<uuid>")
 def get_instance(uuid: str) -> Response:
     """Return an instance with its crawled data and history (hidden fields removed)."""
-    instance = _load(uuid)
-    registry = queries.field_registry()
-    history = db.session.execute(
-        sa.select(Snapshot.day, Snapshot.data)
-        .where(Snapshot.instance_id == instance.id)
-        .order_by(Snapshot.day.desc())
-        .limit(HISTORY_DAYS)
-    )
-    data = instance.crawled_data
-    return jsonify(
-        {
-            **_detail_item(instance),
-            "crawled_data": registry.visible(data) if isinstance(data, dict) else None,
-            "history": [
-                {"date": day.isoformat(), "data": registry.visible(snapshot or {})}
-                for day, snapshot in history
-            ],
-        }
-    )
+    detail = instance_queries.instance_detail(_load(uuid).id, _registry())
+    if detail is None:
+        raise ApiError("Instance not found", 404)
+    return reply(detail)
 
 
 @bp.patch("/instances/<uuid>")
@@ -132,7 +129,7 @@ def patch_instance(uuid: str) -> Response:
         if exc.empty:
             raise ApiError("Invalid value", field=exc.field, message=exc.message) from None
         raise ApiError(exc.message, field=exc.field) from None
-    return jsonify(_detail_item(ops.update_instance(instance, changes)))
+    return reply(_item(ops.update_instance(instance, changes).id))
 
 
 @bp.delete("/instances/<uuid>")
@@ -149,7 +146,7 @@ def crawl_instance(uuid: str) -> Response | tuple[Response, int, dict[str, str]]
     state = jobs.wait_for_job(job_id, CRAWL_WAIT_SECONDS)
     if state == "done":
         db.session.expire_all()
-        return jsonify(_detail_item(_load(uuid)))
+        return reply(_item(_load(uuid).id))
     if state == "failed":
         _load(uuid)  # deleted meanwhile: 404
         raise ApiError(f"The crawl failed: {jobs.job_error(job_id)}", 500)
@@ -191,39 +188,20 @@ def geolocation() -> Response:
 # --- statistics ---------------------------------------------------------------------------------
 
 
-def statistics_reply(status: str) -> dict[str, Any]:
-    """Return the statistics of ``status``, cached until the data or the settings change."""
-    registry = queries.field_registry()
-    return cached(
-        "statistics",
-        (registry.fingerprint(), status),
-        lambda: queries.statistics(registry, status),
-    )
-
-
 @bp.get("/statistics")
 def statistics() -> Response:
     """Return counts, countries, registrations and the configured charts."""
-    reject_unknown(request.args, ("status",))
-    status = choice(request.args, "status", queries.STATUSES, "enabled")
-    return jsonify(statistics_reply(status))
+    status = params.statistics_status(request.args)
+    return reply(queries.cached_statistics(_registry(), status))
 
 
 @bp.get("/statistics/trend")
 def statistics_trend() -> Response:
     """Return how a field's distribution (or the active instances) moved per period."""
-    reject_unknown(request.args, ("field", "interval", "status"))
-    registry = queries.field_registry()
-    name = single(request.args, "field")
-    if not name:
-        raise invalid("field", f"is required: a crawled field's name or {INSTANCES!r}")
-    if name != INSTANCES and not queries.known_field(name, registry):
-        raise invalid("field", f"no visible crawled field is named {name!r}")
-    interval = choice(request.args, "interval", INTERVALS, "month")
-    status = choice(request.args, "status", queries.STATUSES, "enabled")
-    spec = None if name == INSTANCES else registry.spec(name)
-    key = (registry.fingerprint(), name, interval, status)
-    return jsonify(cached("trend", key, lambda: trend(spec, interval, status)))
+    registry = _registry()
+    query = params.trend_query(request.args, registry)
+    key = (registry.fingerprint(), query.name, query.interval, query.status)
+    return reply(cached("trend", key, lambda: trend(query.spec, query.interval, query.status)))
 
 
 # --- export -------------------------------------------------------------------------------------
@@ -232,9 +210,9 @@ def statistics_trend() -> Response:
 @bp.get("/export")
 def export_instances() -> Response:
     """Stream every instance that matches the list's filters, as CSV or JSON."""
-    registry = queries.field_registry()
-    query = listing.parse_list_args(request.args, registry, extra=("format",))
-    kind = choice(request.args, "format", export.FORMATS, "csv")
+    registry = _registry()
+    query = params.list_query(request.args, registry, extra=("format",))
+    kind = params.choice(request.args, "format", export.FORMATS, "csv")
     chunks = export.csv_chunks if kind == "csv" else export.json_chunks
     stamp = _stamp(utcnow())
     mimetype = "text/csv; charset=utf-8" if kind == "csv" else "application/json"

@@ -22,39 +22,23 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from cephalopod.admin.listing import (
+from cephalopod.db import db
+from cephalopod.instances.queries import (
     ListQuery,
-    earliest_duplicate,
+    earliest_registered,
     fields_table,
     filters,
     instances,
     ordered,
 )
-from cephalopod.db import db
+from cephalopod.instances.rows import item_columns
 from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.queries import stored_field_names
 
 FORMATS = ("csv", "json")
 PARTITION = 1000
-BASE_COLUMNS = (
-    "uuid",
-    "url",
-    "organization",
-    "contact",
-    "email",
-    "enabled",
-    "registered",
-    "last_crawl",
-    "last_success",
-    "crawl_status",
-    "crawl_error",
-    "consecutive_failures",
-    "country_code",
-    "country_name",
-    "latitude",
-    "longitude",
-    "duplicate_of",
-)
+#: The main columns: an instance item's fields (``instances.rows.InstanceItem``), in order.
+BASE_COLUMNS = item_columns()
 FORMULA_CHARS = frozenset("=+-@\t\r")
 
 
@@ -117,6 +101,36 @@ def _iso(text: str | None) -> str | None:
     return f"{text[:10]}T{text[11:19]}{'.' + fraction if fraction.strip('0') else ''}Z"
 
 
+def _sql_columns() -> dict[str, sa.ColumnElement[Any]]:
+    """Each main column's SQL, by its name in ``BASE_COLUMNS`` (uuids and times as text)."""
+    c = instances.c
+    return {
+        "uuid": _text(c.uuid, "uuid"),
+        "url": c.url,
+        "organization": c.organization,
+        "contact": c.contact,
+        "email": c.email,
+        "enabled": c.enabled,
+        "registered": _text(c.registered_at, "time"),
+        "last_crawl": _text(c.last_crawl_at, "time"),
+        "last_success": _text(c.last_success_at, "time"),
+        "crawl_status": c.crawl_status,
+        "crawl_error": c.crawl_error,
+        "consecutive_failures": c.consecutive_failures,
+        "country_code": c.country_code,
+        "country_name": c.country_name,
+        "latitude": c.latitude,
+        "longitude": c.longitude,
+        "duplicate_of": _text(earliest_registered(), "uuid"),
+    }
+
+
+_TIMES = [BASE_COLUMNS.index(name) for name in ("registered", "last_crawl", "last_success")]
+_UUID = BASE_COLUMNS.index("uuid")
+_DUPLICATE = BASE_COLUMNS.index("duplicate_of")
+_ENABLED = BASE_COLUMNS.index("enabled")
+
+
 def rows(query: ListQuery, names: Sequence[str]) -> Iterator[list[Any]]:
     """Yield one list of cell values per matching instance, in the list's order.
 
@@ -124,59 +138,28 @@ def rows(query: ListQuery, names: Sequence[str]) -> Iterator[list[Any]]:
     values folded into a JSON object, so nothing else is read while streaming, and uuids and
     timestamps arrive as text (SQLite's uuid: 32 hex digits, dashed here).
     """
-    c = instances.c
-    columns = (
-        _text(c.uuid, "uuid"),
-        c.url,
-        c.organization,
-        c.contact,
-        c.email,
-        c.enabled,
-        _text(c.registered_at, "time"),
-        _text(c.last_crawl_at, "time"),
-        _text(c.last_success_at, "time"),
-        c.crawl_status,
-        c.crawl_error,
-        c.consecutive_failures,
-        c.country_code,
-        c.country_name,
-        c.latitude,
-        c.longitude,
-        _text(earliest_duplicate(), "uuid"),
-        folded_fields(),
-    )
-    select = ordered(sa.select(*columns).where(*filters(query)), query)
+    sql = _sql_columns()
+    if set(sql) != set(BASE_COLUMNS):  # pragma: no cover - caught by any export test
+        raise RuntimeError("the export's columns and InstanceItem's fields differ")
+    select = sa.select(*(sql[name] for name in BASE_COLUMNS), folded_fields())
+    select = ordered(select.where(*filters(query)), query)
     if db.engine.dialect.name == "postgresql":
         # the per-row subqueries make the estimate look huge: JIT would compile for 2 s
         db.session.execute(sa.text("SET LOCAL jit = off"))
     result = db.session.execute(select.execution_options(yield_per=PARTITION))
     loads = json.loads
     for row in result:
-        (uuid, url, org, contact, email, enabled, registered, last_crawl, last_success,
-         status, error, failures, code, country, lat, lon, earliest, fields) = row  # fmt: skip
+        cells = list(row)
+        fields = cells.pop()
         values = loads(fields) if fields else {}
-        uuid = _uuid(uuid)
-        earliest = _uuid(earliest)
-        yield [
-            uuid,
-            url,
-            org,
-            contact,
-            email,
-            bool(enabled),
-            _iso(registered),
-            _iso(last_crawl),
-            _iso(last_success),
-            status,
-            error,
-            failures,
-            code,
-            country,
-            lat,
-            lon,
-            None if earliest == uuid else earliest,
-            *[values.get(name) for name in names],
-        ]
+        for index in _TIMES:
+            cells[index] = _iso(cells[index])
+        uuid = cells[_UUID] = _uuid(cells[_UUID])
+        earliest = _uuid(cells[_DUPLICATE])
+        cells[_DUPLICATE] = None if earliest == uuid else earliest
+        cells[_ENABLED] = bool(cells[_ENABLED])
+        cells.extend([values.get(name) for name in names])
+        yield cells
 
 
 def safe_cell(value: Any) -> Any:

@@ -2,28 +2,45 @@
 
     GET /api/openapi.json   this document (no login: it describes, it does not reveal)
 
-Written by hand next to the code it describes, from small builders; a test checks that every
-route under ``/api`` appears here with its methods, so a new endpoint cannot go undocumented.
+The response bodies' component schemas are generated from the typed rows the read functions
+return (``instances.rows``, ``stats.rows``: one declaration feeds the replies, the export's
+columns and this document); the request bodies, the error shape and the crawl job are written
+here. The path table below is by hand, short enough to read. Tests check that every route
+under ``/api`` appears here with its methods, and that real replies of every documented
+route match the schema of their status.
 """
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
+import msgspec
 from flask import Blueprint, Response, jsonify
 
 from cephalopod.admin.export import BASE_COLUMNS, FORMATS
-from cephalopod.admin.listing import DEFAULT_PER_PAGE, MAX_PER_PAGE, ORDERS, SORTS
 from cephalopod.instances.models import CRAWL_STATUSES
-from cephalopod.stats.fields import CHART_AGGREGATIONS, CHART_TYPES
+from cephalopod.instances.queries import DEFAULT_PER_PAGE, MAX_PER_PAGE, ORDERS, SORTS
+from cephalopod.instances.rows import InstanceDetail, InstanceItem, InstancePage, InstanceSummary
 from cephalopod.stats.queries import STATUSES
+from cephalopod.stats.rows import Statistics, Trend
 from cephalopod.stats.trend import INSTANCES, INTERVALS
 
 bp = Blueprint("openapi", __name__)
 
 Schema = dict[str, Any]
+
+#: Row types whose schemas are published, under these (older, shorter) component names.
+ROW_TYPES: dict[str, type] = {
+    "Summary": InstanceSummary,
+    "Item": InstanceItem,
+    "Detail": InstanceDetail,
+    "InstanceList": InstancePage,
+    "Statistics": Statistics,
+    "Trend": Trend,
+}
 
 
 def ref(name: str) -> Schema:
@@ -46,50 +63,37 @@ def nullable(kind: str, **extra: Any) -> Schema:
     return {"type": [kind, "null"], **extra}
 
 
+def row_schemas() -> dict[str, Schema]:
+    """Generate the row types' components, renamed as in ``ROW_TYPES`` (references too)."""
+    _refs, generated = msgspec.json.schema_components(
+        list(ROW_TYPES.values()), ref_template="#/components/schemas/{name}"
+    )
+    names = {cls.__name__: name for name, cls in ROW_TYPES.items()}
+    text = json.dumps({names.get(key, key): value for key, value in generated.items()})
+    for old, new in names.items():
+        text = text.replace(f'"#/components/schemas/{old}"', f'"#/components/schemas/{new}"')
+    renamed: dict[str, Schema] = json.loads(text)
+    for name, schema in renamed.items():
+        schema["title"] = name
+    return renamed
+
+
 STRING: Schema = {"type": "string"}
 INTEGER: Schema = {"type": "integer"}
-NUMBER: Schema = {"type": "number"}
 BOOLEAN: Schema = {"type": "boolean"}
-TIMESTAMP: Schema = {"type": "string", "format": "date-time"}
-DISPLAY_VALUE: Schema = {
-    "type": ["string", "number", "boolean", "null"],
-    "description": "A crawled field's display value (after its aggregation); null when the "
-    "value cannot be displayed (a list or dict without aggregation).",
-}
 
-ITEM_PROPERTIES: dict[str, Schema] = {
-    "uuid": {"type": "string", "format": "uuid"},
-    "url": STRING,
-    "organization": STRING,
-    "contact": STRING,
-    "email": STRING,
-    "enabled": BOOLEAN,
-    "registered": TIMESTAMP,
-    "last_crawl": nullable("string", format="date-time"),
-    "last_success": nullable("string", format="date-time"),
-    "crawl_status": {"enum": list(CRAWL_STATUSES)},
-    "crawl_error": nullable("string"),
-    "consecutive_failures": INTEGER,
-    "country_code": nullable("string"),
-    "country_name": nullable("string"),
-    "latitude": nullable("number"),
-    "longitude": nullable("number"),
-    "duplicate_of": nullable(
-        "string",
-        format="uuid",
-        description="The earliest registered instance with the same normalised URL.",
-    ),
-    "fields": {
-        "type": "object",
-        "additionalProperties": DISPLAY_VALUE,
-        "description": "Each visible crawled field's display value by field name.",
-    },
-}
-
-SCHEMAS: dict[str, Schema] = {
+#: Written by hand: requests (validated by ``instances.schemas``), errors and crawl jobs.
+HAND_SCHEMAS: dict[str, Schema] = {
     "Error": obj(
-        {"error": STRING},
-        additionalProperties=True,
+        {
+            "error": STRING,
+            "parameter": {**STRING, "description": "The query parameter that is wrong."},
+            "field": {**STRING, "description": "The body field that is wrong."},
+            "message": {**STRING, "description": "Why the field's value is refused."},
+            "data": {"type": "object", "description": "The keys that were not expected."},
+        },
+        required=["error"],
+        additionalProperties=False,
         description="Every error: a human message, sometimes with the field or parameter.",
     ),
     "Registration": obj(
@@ -109,37 +113,6 @@ SCHEMAS: dict[str, Schema] = {
         additionalProperties=False,
         description="Any subset; null values are ignored.",
     ),
-    "Summary": obj(
-        {
-            "uuid": {"type": "string", "format": "uuid"},
-            "enabled": BOOLEAN,
-            "url": STRING,
-            "contact": STRING,
-            "email": STRING,
-            "organization": STRING,
-            "registered": TIMESTAMP,
-        }
-    ),
-    "Item": obj(ITEM_PROPERTIES),
-    "Detail": obj(
-        {
-            **ITEM_PROPERTIES,
-            "crawled_data": nullable("object", description="Raw, hidden fields removed."),
-            "history": {
-                "type": "array",
-                "description": "Daily snapshots, newest first, at most 90.",
-                "items": obj({"date": {"type": "string", "format": "date"}, "data": {}}),
-            },
-        }
-    ),
-    "InstanceList": obj(
-        {
-            "total": INTEGER,
-            "page": INTEGER,
-            "per_page": INTEGER,
-            "items": {"type": "array", "items": ref("Item")},
-        }
-    ),
     "Job": obj(
         {
             "state": {"enum": ["queued", "running", "done", "failed"]},
@@ -147,78 +120,16 @@ SCHEMAS: dict[str, Schema] = {
             "done": INTEGER,
             "ok": INTEGER,
             "failed": INTEGER,
-        }
+        },
+        additionalProperties=False,
     ),
-    "Statistics": obj(
+    "Geolocation": obj(
         {
-            "instances": {**INTEGER, "description": "All registered instances."},
-            "active": {**INTEGER, "description": "Enabled instances."},
-            "countries": {
-                "type": "array",
-                "description": "Count descending; unknown location: code null, name Unknown.",
-                "items": obj(
-                    {
-                        "code": nullable("string"),
-                        "name": STRING,
-                        "count": INTEGER,
-                        "percent": {**NUMBER, "description": "Of the counted instances."},
-                    }
-                ),
-            },
-            "registrations": {
-                "type": "array",
-                "description": "Per UTC day, over all instances; total is cumulative.",
-                "items": obj(
-                    {
-                        "date": {"type": "string", "format": "date"},
-                        "count": INTEGER,
-                        "total": INTEGER,
-                    }
-                ),
-            },
-            "charts": {"type": "array", "items": ref("Chart")},
-        }
-    ),
-    "Chart": obj(
-        {
-            "field": STRING,
-            "label": STRING,
-            "type": {"enum": list(CHART_TYPES)},
-            "aggregation": {"enum": list(CHART_AGGREGATIONS)},
-            "aggregate_by": nullable(
-                "string", description="'country' or a field name; null for count charts."
-            ),
-            "x_label": STRING,
-            "y_label": STRING,
-            "data": {
-                "type": "array",
-                "description": "Largest value first; a category keeps its JSON type; "
-                "'Unknown' for instances without a value.",
-                "items": obj({"category": DISPLAY_VALUE, "value": NUMBER}),
-            },
-        }
-    ),
-    "Trend": obj(
-        {
-            "field": STRING,
-            "label": STRING,
-            "interval": {"enum": list(INTERVALS)},
-            "periods": {
-                "type": "array",
-                "items": STRING,
-                "description": "2026-01-31 (day), 2026-W05 (ISO week) or 2026-01 (month).",
-            },
-            "series": {
-                "type": "array",
-                "items": obj(
-                    {
-                        "category": DISPLAY_VALUE,
-                        "counts": {"type": "array", "items": INTEGER},
-                        "percents": {"type": "array", "items": NUMBER},
-                    }
-                ),
-            },
-        }
+            "available": BOOLEAN,
+            "reason": nullable("string", description="Why locations are unknown."),
+            "credit": obj({"text": STRING, "url": STRING}, additionalProperties=False),
+        },
+        additionalProperties=False,
     ),
 }
 
@@ -441,16 +352,7 @@ ADMIN_PATHS: dict[str, Schema] = {
         "get": operation(
             "Whether locations can be determined, why not, and the credit the data requires",
             {
-                "200": json_reply(
-                    "The geolocation status",
-                    obj(
-                        {
-                            "available": BOOLEAN,
-                            "reason": nullable("string", description="Why locations are unknown."),
-                            "credit": obj({"text": STRING, "url": STRING}),
-                        }
-                    ),
-                )
+                "200": json_reply("The geolocation status", ref("Geolocation")),
             },
             operationId="admin_geolocation",
         )
@@ -527,7 +429,7 @@ def document() -> dict[str, Any]:
             **PUBLIC_PATHS,
         },
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**row_schemas(), **HAND_SCHEMAS},
             "securitySchemes": {
                 "bearerAuth": {"type": "http", "scheme": "bearer"},
                 "cookieAuth": {"type": "apiKey", "in": "cookie", "name": "session"},

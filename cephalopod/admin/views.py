@@ -40,9 +40,16 @@ from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from cephalopod import params
 from cephalopod.db import db
 from cephalopod.errors import ApiError
 from cephalopod.geo.location import DATA_CREDIT_TEXT, DATA_CREDIT_URL
+from cephalopod.instances import operations as ops
+from cephalopod.instances import queries as instance_queries
+from cephalopod.params import ParameterError
+from cephalopod.serialize import builtins
+from cephalopod.services import services
+from cephalopod.stats import queries as stats_queries
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__)
@@ -53,73 +60,44 @@ bp = Blueprint("admin", __name__)
 
 
 def field_registry() -> Any:
-    """The validated CRAWLED_FIELDS_SETTINGS."""
-    from cephalopod.stats import queries
-
-    return queries.field_registry()
+    """The validated CRAWLED_FIELDS_SETTINGS, parsed once in create_app."""
+    return services().settings.fields
 
 
 def parse_list(args: MultiDict[str, str], extra: tuple[str, ...] = ()) -> Any:
-    """Validate the list's query parameters (raises ApiError 400 naming the parameter)."""
-    from cephalopod.admin import listing
-
-    return listing.parse_list_args(args, field_registry(), extra=extra)
+    """Validate the list's query parameters (raises ParameterError naming the parameter)."""
+    return params.list_query(args, field_registry(), extra=extra)
 
 
 def list_query(**values: Any) -> Any:
     """A list query built in code (Home's counts and latest registrations)."""
-    from cephalopod.admin.listing import ListQuery
-
-    return ListQuery(**values)
+    return instance_queries.ListQuery(**values)
 
 
 def list_page(query: Any) -> dict[str, Any]:
-    """The page of servers, as ``GET /api/admin/instances`` answers it."""
-    from cephalopod.admin import listing
-
-    return listing.list_page(query, field_registry())
+    """The page of servers, exactly as ``GET /api/admin/instances`` answers it."""
+    return builtins(instance_queries.list_instances(query, field_registry()))
 
 
 def count_servers(query: Any) -> int:
     """How many servers match a list query."""
-    from cephalopod.admin import listing
-
-    return listing.count_matching(query)
+    return instance_queries.count_matching(query)
 
 
 def field_names() -> list[str]:
     """The visible crawled fields that some instance reports (the list's extra columns)."""
-    from cephalopod.stats import queries
-
-    return queries.stored_field_names(field_registry())
+    return stats_queries.stored_field_names(field_registry())
 
 
 def server_detail(uuid: str) -> dict[str, Any] | None:
-    """One server as ``GET /api/admin/instances/<uuid>`` answers it, or None."""
-    from cephalopod.admin import api
-    from cephalopod.instances import operations as ops
-    from cephalopod.instances.models import Snapshot
-
+    """One server exactly as ``GET /api/admin/instances/<uuid>`` answers it, or None."""
     instance = ops.get_instance(uuid)
     if instance is None:
         return None
-    registry = field_registry()
-    history = db.session.execute(
-        sa.select(Snapshot.day, Snapshot.data)
-        .where(Snapshot.instance_id == instance.id)
-        .order_by(Snapshot.day.desc())
-        .limit(api.HISTORY_DAYS)
-    )
-    data = instance.crawled_data
-    return {
-        **api._detail_item(instance),
-        "crawled_data": registry.visible(data) if isinstance(data, dict) else None,
-        "history": [
-            {"date": day.isoformat(), "data": registry.visible(snapshot or {})}
-            for day, snapshot in history
-        ],
-        "city": instance.city,
-    }
+    detail = instance_queries.instance_detail(instance.id, field_registry())
+    if detail is None:
+        return None
+    return {**builtins(detail), "city": instance.city}
 
 
 def update_server(uuid: str, changes: Mapping[str, Any]) -> None:
@@ -173,18 +151,12 @@ def active_job_id() -> str | None:
 
 def statistics(status: str) -> dict[str, Any]:
     """The statistics as ``GET /api/admin/statistics?status=`` answers them (cached)."""
-    from cephalopod.admin.api import statistics_reply
-
-    return statistics_reply(status)
+    return builtins(stats_queries.cached_statistics(field_registry(), status))
 
 
 def statistics_status(args: MultiDict[str, str]) -> str:
     """Validate the statistics' ``status`` parameter."""
-    from cephalopod.admin.listing import choice, reject_unknown
-    from cephalopod.stats.queries import STATUSES
-
-    reject_unknown(args, ("status",))
-    return choice(args, "status", STATUSES, "enabled")
+    return params.statistics_status(args)
 
 
 def crawl_overview() -> dict[str, Any]:
@@ -283,8 +255,9 @@ def inject() -> dict[str, Any]:
     }
 
 
-def _bad_request(exc: ApiError) -> tuple[str, int]:
-    return render_template("error.html", status=400, title="Bad request", message=exc.message), 400
+def _bad_request(exc: ApiError | ParameterError) -> tuple[str, int]:
+    message = exc.message if isinstance(exc, ApiError) else str(exc)
+    return render_template("error.html", status=400, title="Bad request", message=message), 400
 
 
 # --- pages --------------------------------------------------------------------------------------
@@ -332,7 +305,7 @@ def servers() -> str | tuple[str, int]:
     columns_arg = args.pop("columns", None)
     try:
         query = parse_list(args)
-    except ApiError as exc:
+    except (ApiError, ParameterError) as exc:
         return _bad_request(exc)
     registry = field_registry()
     names = field_names()
@@ -532,7 +505,7 @@ def statistics_page() -> str | tuple[str, int]:
     """Show the statistics: world map, countries, registrations and the configured charts."""
     try:
         status = statistics_status(request.args)
-    except ApiError as exc:
+    except (ApiError, ParameterError) as exc:
         return _bad_request(exc)
     return _statistics_page(status, public=False)
 
@@ -544,6 +517,6 @@ def public_statistics() -> str | tuple[str, int]:
         abort(404)
     try:
         status = statistics_status(request.args)
-    except ApiError as exc:
+    except (ApiError, ParameterError) as exc:
         return _bad_request(exc)
     return _statistics_page(status, public=True)

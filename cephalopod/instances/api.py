@@ -27,6 +27,7 @@ from cephalopod.instances.schemas import (
     validate_update,
 )
 from cephalopod.jsonlimits import JSONLimitError, loads_limited
+from cephalopod.serialize import reply
 
 bp = Blueprint("instances_api", __name__)
 
@@ -100,7 +101,7 @@ def instance(uuid: str) -> Response | tuple[str, int]:
     if request.method == "OPTIONS":
         return _preflight()
     if request.method == "GET":
-        return jsonify(ops.summary(_load(uuid)))
+        return reply(ops.summary(_load(uuid)))
     record = _load(uuid)
     if request.method == "DELETE":
         ops.delete_instance(record)
@@ -111,7 +112,7 @@ def instance(uuid: str) -> Response | tuple[str, int]:
         raise ApiError("Unexpected data", data=exc.data) from None
     except FieldError as exc:
         raise _field_error(exc) from None
-    return jsonify(ops.summary(ops.update_instance(record, changes)))
+    return reply(ops.summary(ops.update_instance(record, changes)))
 
 
 def _preflight() -> Response:

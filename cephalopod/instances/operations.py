@@ -11,6 +11,7 @@ from sqlalchemy import delete, select
 
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
+from cephalopod.instances.rows import InstanceSummary
 from cephalopod.instances.urls import url_key
 
 #: Hooks for later features (e-mail notifications, audit log): sent after the commit.
@@ -84,14 +85,14 @@ def delete_instance(instance: Instance) -> None:
     instance_deleted.send(instance_uuid)
 
 
-def summary(instance: Instance) -> dict[str, Any]:
+def summary(instance: Instance) -> InstanceSummary:
     """Return the public summary that registration clients compare with their own values."""
-    return {
-        "uuid": str(instance.uuid),
-        "enabled": instance.enabled,
-        "url": instance.url,
-        "contact": instance.contact,
-        "email": instance.email,
-        "organization": instance.organization,
-        "registered": instance.registered_at.isoformat().replace("+00:00", "Z"),
-    }
+    return InstanceSummary(
+        uuid=instance.uuid,
+        enabled=instance.enabled,
+        url=instance.url,
+        contact=instance.contact,
+        email=instance.email,
+        organization=instance.organization,
+        registered=instance.registered_at,
+    )

@@ -40,12 +40,14 @@ from cephalopod.stats.aggregate import (
     is_number,
     split_display,
 )
+from cephalopod.stats.cache import cached
 from cephalopod.stats.fields import (
     COUNTRY,
     FieldRegistry,
     FieldSpec,
     default_spec,
 )
+from cephalopod.stats.rows import Chart, ChartPoint, CountryShare, RegistrationDay, Statistics
 
 STATUSES = ("all", "enabled", "disabled")
 #: Beyond this an int's float (value_num) may not be exact.
@@ -129,7 +131,7 @@ def utc_day(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.func.substr(column, 1, 10)
 
 
-def registrations() -> list[dict[str, Any]]:
+def registrations() -> list[RegistrationDay]:
     """Count registrations per UTC day with the running total, over all instances."""
     day = utc_day(instances.c.registered_at).label("day")
     query = sa.select(day, sa.func.count()).group_by(day).order_by(day)
@@ -137,8 +139,8 @@ def registrations() -> list[dict[str, Any]]:
     total = 0
     for value, count in db.session.execute(query):
         total += count
-        text = value.isoformat() if isinstance(value, date) else str(value)
-        result.append({"date": text, "count": count, "total": total})
+        moment = value if isinstance(value, date) else date.fromisoformat(str(value))
+        result.append(RegistrationDay(date=moment, count=count, total=total))
     return result
 
 
@@ -335,26 +337,36 @@ def chart_labels(spec: FieldSpec, registry: FieldRegistry) -> tuple[str, str]:
 
 
 def charts(
-    registry: FieldRegistry, status: str = "enabled", totals: tuple[int, int] | None = None
-) -> list[dict[str, Any]]:
-    """Return every configured chart, in settings order (``totals`` as from instance_counts)."""
-    specs = registry.charted()
+    registry: FieldRegistry,
+    status: str = "enabled",
+    totals: tuple[int, int] | None = None,
+    reported: Sequence[str] | None = None,
+) -> list[Chart]:
+    """Return every configured chart of a field some instance reports, in settings order.
+
+    A configured field that no instance reports (no display value anywhere) is ignored, as a
+    name that matches no crawled field; ``reported`` is ``stored_field_names`` when the caller
+    has it, ``totals`` as from ``instance_counts``.
+    """
+    names = set(stored_field_names(registry) if reported is None else reported)
+    specs = [spec for spec in registry.charted() if spec.name in names]
     counts = count_charts([s for s in specs if s.chart_aggregation == "count"], status, totals)
     result = []
     for spec in specs:
         is_count = spec.chart_aggregation == "count"
         x_label, y_label = chart_labels(spec, registry)
+        data = counts[spec.name] if is_count else aggregated_chart(spec, status)
         result.append(
-            {
-                "field": spec.name,
-                "label": spec.label,
-                "type": spec.chart_type,
-                "aggregation": spec.chart_aggregation,
-                "aggregate_by": None if is_count else spec.chart_aggregate_by,
-                "x_label": x_label,
-                "y_label": y_label,
-                "data": counts[spec.name] if is_count else aggregated_chart(spec, status),
-            }
+            Chart(
+                field=spec.name,
+                label=spec.label,
+                type=spec.chart_type,  # type: ignore[arg-type]  # validated: CHART_TYPES
+                aggregation=spec.chart_aggregation,  # type: ignore[arg-type]  # validated
+                aggregate_by=None if is_count else spec.chart_aggregate_by,
+                x_label=x_label,
+                y_label=y_label,
+                data=[ChartPoint(category=p["category"], value=p["value"]) for p in data],
+            )
         )
     return result
 
@@ -366,16 +378,25 @@ def chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str, Any]]:
     return aggregated_chart(spec, status)
 
 
-def statistics(registry: FieldRegistry, status: str = "enabled") -> dict[str, Any]:
+def statistics(registry: FieldRegistry, status: str = "enabled") -> Statistics:
     """Return the statistics page's numbers: counts, countries, registrations and charts."""
     total, enabled = instance_counts()
-    return {
-        "instances": total,
-        "active": enabled,
-        "countries": countries(status),
-        "registrations": registrations(),
-        "charts": charts(registry, status, (total, enabled)),
-    }
+    return Statistics(
+        instances=total,
+        active=enabled,
+        countries=[CountryShare(**share) for share in countries(status)],
+        registrations=registrations(),
+        charts=charts(registry, status, (total, enabled)),
+    )
+
+
+def cached_statistics(registry: FieldRegistry, status: str = "enabled") -> Statistics:
+    """Return ``statistics``, cached until the data or the settings change."""
+    return cached(
+        "statistics",
+        (registry.fingerprint(), status),
+        lambda: statistics(registry, status),
+    )
 
 
 def stored_field_names(registry: FieldRegistry) -> list[str]:

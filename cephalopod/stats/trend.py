@@ -20,6 +20,7 @@ from cephalopod.instances.models import Instance, Snapshot
 from cephalopod.stats.aggregate import UNKNOWN, display_value, join_display
 from cephalopod.stats.fields import FieldRegistry, FieldSpec
 from cephalopod.stats.queries import status_filter
+from cephalopod.stats.rows import Trend, TrendSeries
 from cephalopod.stats.values import display_text
 
 INTERVALS = ("day", "week", "month")
@@ -108,9 +109,7 @@ def _periods(starts: set[date], interval: str) -> list[date]:
     return periods
 
 
-def trend(
-    spec: FieldSpec | None, interval: str = "month", status: str = "enabled"
-) -> dict[str, Any]:
+def trend(spec: FieldSpec | None, interval: str = "month", status: str = "enabled") -> Trend:
     """Return the field's count distribution per period, or active instances with spec None."""
     last = _last_snapshots(interval, status)
     if spec is None:
@@ -147,22 +146,17 @@ def trend(
             category: Any = ACTIVE
         else:
             category = UNKNOWN if key is None else join_display(key)
-        series.append(
-            {
-                "category": category,
-                "counts": values,
-                "percents": [
-                    round(100 * v / t, 2) if t else 0.0 for v, t in zip(values, totals, strict=True)
-                ],
-            }
-        )
-    return {
-        "field": INSTANCES if spec is None else spec.name,
-        "label": ACTIVE if spec is None else spec.label,
-        "interval": interval,
-        "periods": [period_label(p, interval) for p in periods],
-        "series": series,
-    }
+        percents = [
+            round(100 * v / t, 2) if t else 0.0 for v, t in zip(values, totals, strict=True)
+        ]
+        series.append(TrendSeries(category=category, counts=values, percents=percents))
+    return Trend(
+        field=INSTANCES if spec is None else spec.name,
+        label=ACTIVE if spec is None else spec.label,
+        interval=interval,  # type: ignore[arg-type]  # validated: INTERVALS
+        periods=[period_label(p, interval) for p in periods],
+        series=series,
+    )
 
 
 def _category(raw: str | None, spec: FieldSpec, decoded: dict[str | None, str | None]) -> Any:

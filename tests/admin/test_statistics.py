@@ -191,3 +191,25 @@ def test_public_statistics(make_app, registry):
     ):
         assert private not in text
     assert client.get("/api/statistics?status=x").status_code == 400
+
+
+def test_a_configured_field_that_no_instance_reports_has_no_chart(make_app, auth_for, registry):
+    """Issue 13: such a field is ignored everywhere, as a name matching no crawled field."""
+    from tests.admin.conftest import SETTINGS
+    from tests.stats.seeding import insert_instances, instance_row
+
+    settings = {**SETTINGS, "unreported": {"chart": True}, "unseen": {"chart": True,
+                "chart_aggregation": "max", "chart_aggregate_by": "version"}}  # fmt: skip
+    app = make_app(CRAWLED_FIELDS_SETTINGS=settings, PUBLIC_STATISTICS=True)
+    rows = [instance_row(1, crawled_data={"version": "1.0"}),
+            instance_row(2, crawled_data={"version": "2.0", "events": 3})]  # fmt: skip
+    insert_instances(app, rows, parse_field_settings(settings))
+    headers = auth_for(app)
+    client = app.test_client()
+    for path in ("/api/admin/statistics", "/api/admin/statistics?status=all", "/api/statistics"):
+        reply = client.get(path, headers=headers).json
+        assert [chart["field"] for chart in reply["charts"]] == ["version", "events"], path
+    listed = client.get("/api/admin/instances", headers=headers).json["items"]
+    assert {name for item in listed for name in item["fields"]} == {"version", "events"}
+    export = client.get("/api/admin/export?format=json", headers=headers).json
+    assert not {"Unreported", "Unseen"} & set(export[0])

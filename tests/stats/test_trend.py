@@ -5,17 +5,25 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
 from cephalopod.db import db
 from cephalopod.instances.models import InstanceField
+from cephalopod.stats import trend as trends
 from cephalopod.stats.fields import FieldSpec, parse_field_settings
-from cephalopod.stats.trend import period_label, trend
+from cephalopod.stats.trend import period_label
 from cephalopod.stats.values import MAX_DISPLAY_CHARS
 from tests.stats.seeding import add_snapshots, insert_instances, instance_row
 
 D = date.fromisoformat
+
+
+def trend(*args, **kwargs):
+    """The trend read function's typed row, in its JSON form (what these tests compare)."""
+    return msgspec.to_builtins(trends.trend(*args, **kwargs))
+
 
 SNAPSHOTS = [
     # (instance n, day, data); 1-3 enabled, 4 disabled

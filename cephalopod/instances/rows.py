@@ -1,0 +1,105 @@
+"""The instance, declared once: the rows the read functions return.
+
+The JSON API serializes these (``cephalopod.serialize``), the HTML pages render them (dates
+stay ``datetime``), the export takes its main columns from ``InstanceItem``'s fields and the
+OpenAPI document its component schemas from the types (``msgspec.json.schema_components``).
+Field order is the JSON key order and the export's column order (both contracts).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+
+from cephalopod.instances.models import CRAWL_STATUSES
+
+#: A crawled field's display value (after its aggregation); None when it cannot be displayed.
+DisplayValue = Annotated[
+    str | int | float | bool | None,
+    msgspec.Meta(
+        description="A crawled field's display value (after its aggregation); null when the "
+        "value cannot be displayed (a list or dict without aggregation)."
+    ),
+]
+CrawlStatus = Literal["ok", "error", "never"]
+if CrawlStatus.__args__ != CRAWL_STATUSES:  # type: ignore[attr-defined]  # Literal's values
+    raise RuntimeError("CrawlStatus must list instances.models.CRAWL_STATUSES")
+
+
+class InstanceSummary(msgspec.Struct, frozen=True, kw_only=True):
+    """What the registration protocol answers about a record (clients compare it with theirs).
+
+    The item's record fields in the protocol's own, older key order (a contract).
+    """
+
+    uuid: UUID
+    enabled: bool
+    url: str
+    contact: str
+    email: str
+    organization: str
+    registered: datetime
+
+
+class InstanceItem(msgspec.Struct, frozen=True, kw_only=True):
+    """An instance of the admin list: the record, its latest crawl, its location."""
+
+    uuid: UUID
+    url: str
+    organization: str
+    contact: str
+    email: str
+    enabled: bool
+    registered: datetime
+    last_crawl: datetime | None
+    last_success: datetime | None
+    crawl_status: CrawlStatus
+    crawl_error: str | None
+    consecutive_failures: int
+    country_code: str | None
+    country_name: str | None
+    latitude: float | None
+    longitude: float | None
+    duplicate_of: Annotated[
+        UUID | None,
+        msgspec.Meta(description="The earliest registered instance with the same normalised URL."),
+    ]
+    fields: Annotated[
+        dict[str, DisplayValue],
+        msgspec.Meta(description="Each visible crawled field's display value by field name."),
+    ]
+
+
+class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
+    """One daily snapshot of an instance's crawled data (hidden fields removed)."""
+
+    date: date
+    data: dict[str, Any]
+
+
+class InstanceDetail(InstanceItem, frozen=True, kw_only=True):
+    """An instance with its raw crawled data and its history."""
+
+    crawled_data: Annotated[
+        dict[str, Any] | None, msgspec.Meta(description="Raw, hidden fields removed.")
+    ]
+    history: Annotated[
+        list[HistoryEntry], msgspec.Meta(description="Daily snapshots, newest first, at most 90.")
+    ]
+
+
+class InstancePage(msgspec.Struct, frozen=True, kw_only=True):
+    """A page of the instance list and the number of all instances that match."""
+
+    total: int
+    page: int
+    per_page: int
+    items: list[InstanceItem]
+
+
+def item_columns() -> tuple[str, ...]:
+    """Return the main columns of an instance (the export's, before the crawled fields)."""
+    return tuple(name for name in InstanceItem.__struct_fields__ if name != "fields")
