@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cephalopod.crawler.fetch import Endpoint, FetchLimits
+from cephalopod.crawler.results import Endpoint, FetchLimits
 from cephalopod.stats.fields import FieldRegistry
 
 

@@ -13,18 +13,15 @@ import errno
 import logging
 import re
 import time
-from collections import deque
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
-    Callable,
     Hashable,
     Iterable,
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -33,13 +30,22 @@ import aiohttp
 from aiohttp.abc import AbstractResolver
 from yarl import URL
 
+from cephalopod.crawler.deadlines import Deadlines
 from cephalopod.crawler.guard import AddressNotAllowedError, IPNetwork, guarded_socket_factory
-from cephalopod.jsonlimits import JSONLimitError, loads_limited
+from cephalopod.crawler.results import (
+    Endpoint,
+    FetchError,
+    FetchLimits,
+    FetchResult,
+    decode_reply,
+    format_seconds,
+    format_size,
+)
+from cephalopod.crawler.targets import Target, target_reader
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_USER_AGENT = "Cephalopod-crawler/1.0"
-Target = tuple[Hashable, str]  # (opaque key, instance base URL)
 _SCHEMES = frozenset({"http", "https"})
 # Host names as yarl hands them over (IDNA already applied); IPv6 literals contain ":".
 _HOST_RE = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?")
@@ -52,62 +58,6 @@ _CONNECT_ERRNOS = {
     errno.ENETUNREACH: "network unreachable",
     errno.EHOSTUNREACH: "host unreachable",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Endpoint:
-    """One path to GET on every instance, appended verbatim to the instance base URL."""
-
-    url: str
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class FetchLimits:
-    """Bounds that keep one misbehaving instance from hurting the crawl."""
-
-    connect_timeout: float = 5.0  # seconds to establish a TCP connection
-    total_timeout: float = 15.0  # seconds per endpoint, all redirect hops and the body included
-    max_bytes: int = 1 << 20  # decoded body size
-    max_redirects: int = 3
-    max_depth: int = 32  # JSON nesting levels
-    max_keys: int = 10_000  # object keys in one reply, all levels together
-
-    def __post_init__(self) -> None:
-        if self.connect_timeout <= 0 or self.total_timeout <= 0:
-            raise ValueError("timeouts must be positive")
-        if self.max_bytes < 1 or self.max_redirects < 0 or self.max_keys < 0:
-            raise ValueError("max_bytes must be positive, max_redirects/max_keys non-negative")
-        if not 1 <= self.max_depth <= 500:
-            # json.loads itself gives up near the interpreter recursion limit (~1000).
-            raise ValueError("max_depth must be between 1 and 500")
-
-
-@dataclass(slots=True)
-class FetchResult:
-    """Outcome for one instance: merged data on success, a short human error otherwise.
-
-    A fetcher made with ``decode=False`` leaves ``data`` None on success and hands the raw
-    replies over in ``bodies`` instead, for `decode_result` to finish elsewhere.
-    """
-
-    key: Hashable
-    ok: bool
-    data: dict[str, Any] | None
-    error: str | None
-    ip: str | None  # peer actually connected to; on failure the address tried, if known
-    started_at: datetime
-    duration: float  # seconds
-    bodies: tuple[bytes, ...] | None = None
-
-    @property
-    def size(self) -> int:
-        """Bytes of raw replies this result holds (0 once decoded)."""
-        return sum(map(len, self.bodies)) if self.bodies else 0
-
-
-class FetchError(Exception):
-    """An instance misbehaved; the message is the human-readable crawl error."""
 
 
 @dataclass(slots=True)
@@ -151,58 +101,6 @@ class _TracingConnector(aiohttp.TCPConnector):
         return conn
 
 
-class _Deadlines:
-    """Total timeouts for many requests from one periodic sweep, not one timer per request.
-
-    A timer per request (asyncio.timeout or aiohttp's ClientTimeout.total) costs about as
-    much CPU as the rest of our per-request work. Every request gets the same timeout, so
-    registration order is deadline order and a sweep stops at the first live entry. Expiry
-    cancels the task, exactly as asyncio.timeout does; `leave` tells whether that happened.
-    """
-
-    def __init__(self, timeout: float) -> None:
-        self.timeout = timeout
-        self.resolution = min(0.1, max(0.005, timeout / 50))
-        self._deadlines: dict[asyncio.Task[Any], float] = {}
-        self._expired: set[asyncio.Task[Any]] = set()
-
-    def enter(self, task: asyncio.Task[Any]) -> None:
-        self._deadlines[task] = task.get_loop().time() + self.timeout
-
-    def leave(self, task: asyncio.Task[Any]) -> bool:
-        """Stop watching task; True if it was cancelled for running out of time."""
-        del self._deadlines[task]
-        if task in self._expired:
-            self._expired.discard(task)
-            return True
-        return False
-
-    async def sweep_forever(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(self.resolution)
-            now = loop.time()
-            for task, deadline in self._deadlines.items():
-                if deadline > now:
-                    break
-                if task not in self._expired:
-                    self._expired.add(task)
-                    task.cancel()
-
-
-def format_seconds(value: float) -> str:
-    """Render a timeout for humans: 15.0 -> "15", 0.5 -> "0.5"."""
-    return f"{value:g}"
-
-
-def format_size(value: int) -> str:
-    """Render a byte count for humans: 1048576 -> "1 MiB"."""
-    for unit, size in (("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if value >= size and value % size == 0:
-            return f"{value // size} {unit}"
-    return f"{value} bytes"
-
-
 def parse_target_url(url: str) -> URL:
     """Parse a URL to crawl, accepting only absolute http(s) URLs with a host."""
     try:
@@ -215,43 +113,6 @@ def parse_target_url(url: str) -> URL:
     if not parsed.scheme or not host or not _HOST_RE.fullmatch(host):
         raise FetchError("invalid URL")
     return parsed
-
-
-def decode_reply(body: bytes, endpoint: Endpoint, limits: FetchLimits) -> dict[str, Any]:
-    """Parse one endpoint's reply within the limits; it must be a JSON object."""
-    try:
-        value = loads_limited(body, max_depth=limits.max_depth, max_keys=limits.max_keys)
-    except JSONLimitError as exc:
-        raise FetchError(str(exc)) from None
-    except ValueError:
-        raise FetchError(f"invalid JSON from {endpoint.url}") from None
-    if type(value) is not dict:
-        raise FetchError("response is not a JSON object")
-    return value
-
-
-def decode_result(
-    result: FetchResult, endpoints: Sequence[Endpoint], limits: FetchLimits
-) -> FetchResult:
-    """Finish a result fetched with ``decode=False``: parse and merge its replies in order.
-
-    A bad reply fails the instance with the error the fetcher would have given it. (One
-    difference: a decoding fetcher stops at the first bad reply, where this one has fetched
-    them all first, so a later endpoint's HTTP failure is the error reported instead.) Lets a
-    crawl parse JSON in its writer, off the event loop's core.
-    """
-    if result.bodies is None:
-        return result
-    data: dict[str, Any] = {}
-    try:
-        for body, endpoint in zip(result.bodies, endpoints, strict=True):
-            data.update(decode_reply(body, endpoint, limits))
-    except FetchError as exc:
-        result.ok, result.data, result.error = False, None, str(exc)
-    else:
-        result.data = data
-    result.bodies = None
-    return result
 
 
 def _same_origin(a: URL, b: URL) -> bool:
@@ -311,7 +172,7 @@ class Fetcher:
         self._user_agent = user_agent
         self._resolver = resolver
         self._session: aiohttp.ClientSession | None = None
-        self._deadlines = _Deadlines(limits.total_timeout)
+        self._deadlines = Deadlines(limits.total_timeout)
         self._sweeper: asyncio.Task[None] | None = None
         #: True once fetch_all has started every target: what it yields from then on are
         #: the last fetches in flight (a consumer may stop batching them up)
@@ -373,7 +234,7 @@ class Fetcher:
         ``chunked``, an async iterable yields sequences of targets (cheaper per target).
         """
         results: asyncio.Queue[FetchResult | _WorkerDone] = asyncio.Queue(self.concurrency)
-        next_target = _target_reader(targets, chunked)
+        next_target = target_reader(targets, chunked)
         self.targets_exhausted = False
 
         async def worker() -> None:
@@ -503,46 +364,3 @@ class Fetcher:
                 raise FetchError(self._size_message)
             chunks.append(chunk)
         return b"".join(chunks)
-
-
-def _target_reader(
-    targets: Iterable[Target] | AsyncIterable[Target] | AsyncIterable[Sequence[Target]],
-    chunked: bool,
-) -> Callable[[], Awaitable[Target | None]]:
-    """Return an async callable, safe to share between workers, giving the next target or None.
-
-    An async iterable is advanced under a lock (two tasks cannot advance it at once); when it
-    yields chunks of targets, most calls are served from a buffer without awaiting at all.
-    """
-    if isinstance(targets, AsyncIterable):
-        iterator = aiter(targets)
-        lock = asyncio.Lock()
-        buffer: deque[Target] = deque()
-        exhausted = False
-
-        async def next_async() -> Target | None:
-            nonlocal exhausted
-            while not buffer:
-                async with lock:
-                    if buffer:
-                        break
-                    if exhausted:
-                        return None
-                    try:
-                        item = await anext(iterator)
-                    except StopAsyncIteration:
-                        exhausted = True
-                        return None
-                    if chunked:
-                        buffer.extend(item)
-                    else:
-                        return item
-            return buffer.popleft()
-
-        return next_async
-    sync_iterator = iter(targets)
-
-    async def next_sync() -> Target | None:
-        return next(sync_iterator, None)
-
-    return next_sync

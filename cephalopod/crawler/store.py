@@ -12,12 +12,11 @@ text is encoded once for the instance row and the snapshot alike.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any
@@ -25,8 +24,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from cephalopod.crawler.fetch import FetchResult
 from cephalopod.crawler.models import ChunkDelivery, CrawlJob, CrawlJobChunk
+from cephalopod.crawler.results import FetchResult
+from cephalopod.crawler.store_sql import ENCODE, DialectSql, dialect_sql
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.geo.location import Location
 from cephalopod.instances.models import Instance, InstanceField
@@ -42,9 +42,7 @@ chunks = CrawlJobChunk.__table__
 fields_table = InstanceField.__table__
 instances = Instance.__table__
 
-_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _SQLITE_MAX_VARIABLES = 999  # bound variables per statement in every SQLite version
-_LOCATION_COLUMNS = ("country_code", "country_name", "city", "latitude", "longitude")
 
 
 def _jsonb_text(data: dict[str, Any]) -> str:
@@ -67,7 +65,7 @@ def _jsonb_text(data: dict[str, Any]) -> str:
             return [swap(member) for member in value]
         return value
 
-    text = _ENCODE(swap(data))
+    text = ENCODE(swap(data))
     for n, spelling in enumerate(spellings):
         text = text.replace(f'"\\u0000{n}"', spelling, 1)
     return text
@@ -80,193 +78,6 @@ class BatchOutcome:
     ok: int = 0
     failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
-
-
-class _Sql:
-    """The statements of one dialect, with its placeholder style and value encodings."""
-
-    # S608 below: the SQL is built from constant names and placeholders; values are bound.
-    def __init__(self, dialect: str) -> None:
-        self.postgres = dialect == "postgresql"
-        mark = "%s" if self.postgres else "?"
-        # The health (and data) updates, by (ok, located). PostgreSQL: one statement per batch,
-        # its rows in one JSON parameter; statement by statement, each row cost a round of
-        # parsing, planning and executor start-up. SQLite: one row per execution.
-        self.update = {
-            (ok, locate): (
-                (
-                    "UPDATE instances AS i SET "  # noqa: S608
-                    + (
-                        "crawled_data = v.data, last_crawl_at = v.at, last_success_at = v.at, "
-                        "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0, "
-                        # SET sees the row as locked (the latest version): the flag returned
-                        # below holds even when another crawl stored this instance meanwhile
-                        "data_changed_at = CASE WHEN i.crawled_data IS DISTINCT FROM v.data "
-                        "THEN v.at ELSE i.data_changed_at END"
-                        if ok
-                        else "crawl_error = v.error, last_crawl_at = v.at, "
-                        "crawl_status = 'error', consecutive_failures = i.consecutive_failures + 1"
-                    )
-                    + ", ip = COALESCE(v.ip, i.ip)"
-                    + "".join(f", {col} = v.{col}" for col in _LOCATION_COLUMNS if locate)
-                    + " FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS v (id bigint, data jsonb, "
-                    "error text, at timestamptz, ip text, country_code text, country_name text, "
-                    "city text, latitude float8, longitude float8) WHERE i.id = v.id"
-                    + (" RETURNING i.id, i.data_changed_at IS NOT DISTINCT FROM v.at" if ok else "")
-                )
-                if self.postgres
-                else (
-                    "UPDATE instances SET "  # noqa: S608
-                    + (
-                        "crawled_data = ?, last_crawl_at = ?, last_success_at = ?, "
-                        "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0, "
-                        "data_changed_at = COALESCE(?, data_changed_at)"
-                        if ok
-                        else "crawl_error = ?, last_crawl_at = ?, crawl_status = 'error', "
-                        "consecutive_failures = consecutive_failures + 1"
-                    )
-                    + ", ip = COALESCE(?, ip)"
-                    + "".join(f", {col} = ?" for col in _LOCATION_COLUMNS if locate)
-                    + " WHERE id = ?"
-                )
-            )
-            for ok in (True, False)
-            for locate in (True, False)
-        }
-        self.insert_fields = (
-            "INSERT INTO instance_fields (instance_id, field, value_text, value_num) "  # noqa: S608
-            f"VALUES ({mark}, {mark}, {mark}, {mark})"
-        )
-        self.delete_field = (
-            f"DELETE FROM instance_fields WHERE instance_id = {mark} AND field = {mark}"  # noqa: S608
-        )
-        self.copy_fields = (
-            "COPY instance_fields (instance_id, field, value_text, value_num) FROM STDIN"
-        )
-        columns = "instance_id, field, value_text, value_num"
-        self.select_values = (
-            f"SELECT {columns} FROM instance_fields WHERE instance_id = ANY(%s)"  # noqa: S608
-            if self.postgres
-            else f"SELECT {columns} FROM instance_fields WHERE instance_id IN ({{}})"  # noqa: S608
-        )
-        # SQLite keeps crawled_data as the very JSON text the crawler wrote (PostgreSQL as jsonb)
-        self.select_data = "SELECT id, crawled_data FROM instances WHERE id IN ({})"
-        self.select_ids = (
-            "SELECT id FROM instances WHERE id = ANY(%s)"
-            if self.postgres
-            else "SELECT id FROM instances WHERE id IN ({})"
-        )
-        # the day's snapshots: on PostgreSQL copied from the rows just updated (no second
-        # parse of the JSON), one statement per day
-        self.upsert_snapshot = (
-            "INSERT INTO snapshots (instance_id, day, data) "  # noqa: S608
-            + (
-                "SELECT id, CAST(%s AS date), crawled_data FROM instances WHERE id = ANY(%s) "
-                if self.postgres
-                else "VALUES (?, ?, ?) "
-            )
-            + "ON CONFLICT (instance_id, day) DO UPDATE SET data = excluded.data "
-            # a recrawl the same day mostly finds the same data: then no new row version
-            + (
-                "WHERE snapshots.data IS DISTINCT FROM excluded.data"
-                if self.postgres
-                else "WHERE snapshots.data IS NOT excluded.data"
-            )
-        )
-
-        # For the rest of the transaction (PostgreSQL). Crawl results can be crawled again:
-        # not waiting for the WAL flush at each commit is a fair trade (a crash loses at most
-        # the last batches, never consistency). Every statement here finds its rows by the
-        # batch's ids, so index look-ups are always the right plan; left to statistics, the
-        # planner reads and hashes whole tables instead, each batch, whenever the statistics
-        # are missing (tables just filled) or say that a join input is tiny (unnest(),
-        # jsonb_to_recordset() are estimated at 10 and 100 rows).
-        self.transaction_settings = (
-            "SELECT set_config('synchronous_commit', 'off', true), "
-            + ", ".join(
-                f"set_config('{name}', 'off', true)"
-                for name in ("enable_seqscan", "enable_hashjoin", "enable_mergejoin")
-            )
-        )
-
-    def by_ids(self, cursor: Any, template: str, ids: list[int]) -> list[tuple[Any, ...]]:
-        """Run a ``WHERE ... IN`` query for many ids and return all rows.
-
-        PostgreSQL takes them as one array parameter; SQLite in groups of placeholders
-        within its limit on bound variables.
-        """
-        if self.postgres:
-            cursor.execute(template, (ids,))
-            return cursor.fetchall()
-        rows = []
-        for start in range(0, len(ids), _SQLITE_MAX_VARIABLES):
-            part = ids[start : start + _SQLITE_MAX_VARIABLES]
-            rows += cursor.execute(template.format(",".join("?" * len(part))), part).fetchall()
-        return rows
-
-    def timestamp(self, value: datetime) -> str:
-        """Encode a timestamp as SQLite's UTCDateTime column stores it, or in ISO 8601."""
-        value = value.astimezone(UTC)
-        return value.isoformat() if self.postgres else value.strftime("%Y-%m-%d %H:%M:%S.%f")
-
-    def day(self, value: date) -> str:
-        """Encode a date as the Date column stores it (and PostgreSQL reads it)."""
-        return value.isoformat()
-
-    def write_updates(
-        self, cursor: Any, key: tuple[bool, bool], rows: list[tuple[Any, ...]]
-    ) -> int | list[tuple[int, bool]]:
-        """Apply the health (and data) updates of one kind.
-
-        Returns the number of rows updated, except for PostgreSQL's successes: (id, whether
-        the data changed) of each row updated.
-        """
-        if not self.postgres:
-            cursor.executemany(self.update[key], rows)
-            return cursor.rowcount
-        ok, locate = key
-        names = ["data" if ok else "error", "at", *(["at"] if ok else []), "ip"]
-        names += [*(_LOCATION_COLUMNS if locate else ()), "id"]
-        cursor.execute(self.update[key], (_json_rows(names, rows, raw=0 if ok else None),))
-        return cursor.fetchall() if ok else cursor.rowcount
-
-    def write_snapshots(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
-        """Upsert the day's snapshots ((instance id, day, JSON text) rows).
-
-        On PostgreSQL the data comes from the instance rows, which this transaction has just
-        updated with that very JSON and holds locked.
-        """
-        if not self.postgres:
-            cursor.executemany(self.upsert_snapshot, rows)
-            return
-        by_day: dict[str, set[int]] = {}  # an upsert may meet each conflict key only once
-        for instance_id, day, _text in rows:
-            by_day.setdefault(day, set()).add(instance_id)
-        for day, ids in by_day.items():
-            cursor.execute(self.upsert_snapshot, (day, sorted(ids)))
-
-
-def _json_rows(names: Sequence[str], rows: list[tuple[Any, ...]], raw: int | None) -> str:
-    """Encode rows as a JSON array of objects; column ``raw`` already holds JSON text."""
-    parts = []
-    for row in rows:
-        values = dict(zip(names, row, strict=True))
-        if raw is None:
-            parts.append(_ENCODE(values))
-        else:  # splice the JSON text in rather than decode and encode it again
-            text = values.pop(names[raw])
-            parts.append(f'{_ENCODE(values)[:-1]},"{names[raw]}":{text}}}')
-    return f"[{','.join(parts)}]"
-
-
-_SQL: dict[str, _Sql] = {}
-
-
-def _sql(conn: Connection) -> _Sql:
-    name = conn.dialect.name
-    if name not in _SQL:
-        _SQL[name] = _Sql(name)
-    return _SQL[name]
 
 
 def _location(ip: str | None, locator: GeoLocator | None) -> tuple[Any, ...] | None:
@@ -290,7 +101,7 @@ def _location(ip: str | None, locator: GeoLocator | None) -> tuple[Any, ...] | N
 
 
 def _changed_values(
-    sql: _Sql, cursor: Any, ids: list[int], rows: list[tuple[Any, ...]]
+    sql: DialectSql, cursor: Any, ids: list[int], rows: list[tuple[Any, ...]]
 ) -> tuple[list[tuple[int, str]], list[tuple[Any, ...]]]:
     """Compare new display values with the stored ones: (keys to delete, rows to insert).
 
@@ -320,9 +131,9 @@ def store_results(
     """Write a batch of results (keys are instance ids) in the caller's transaction.
 
     The batch is counted in job ``job_id``, or in its chunk ``chunk`` (see `CrawlJobChunk`).
-    On PostgreSQL this sets `_Sql.transaction_settings` for the rest of that transaction.
+    On PostgreSQL this sets `DialectSql.transaction_settings` for the rest of that transaction.
     """
-    sql = _sql(conn)
+    sql = dialect_sql(conn)
     outcome = BatchOutcome()
     updates: dict[tuple[bool, bool], list[tuple[Any, ...]]] = {k: [] for k in sql.update}
     ok_ids: list[int] = []
@@ -336,7 +147,7 @@ def store_results(
         tail = (ip, *(location or ()), instance_id)
         if result.ok and result.data is not None:
             data = registry.visible(result.data)
-            text = _ENCODE(data)  # json.dumps with these options, minus an encoder per call
+            text = ENCODE(data)  # json.dumps with these options, minus an encoder per call
             if sql.postgres and "e+" in text:
                 text = _jsonb_text(data)
             ok_ids.append(instance_id)

@@ -7,7 +7,7 @@ from datetime import date
 
 import sqlalchemy as sa
 
-from cephalopod.crawler.fetch import FetchResult
+from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from cephalopod.crawler.fetch import Endpoint, Fetcher, FetchLimits, FetchResult
+from cephalopod.crawler.fetch import Fetcher
+from cephalopod.crawler.results import Endpoint, FetchLimits, FetchResult
 from tests.crawler.servers import OK_DATA, ServerLoop, Stats, behaviour_app
 
 if os.environ.get("CEPHALOPOD_IN_NETNS") != "1":

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from cephalopod.crawler.fetch import (
+from cephalopod.crawler.fetch import Fetcher
+from cephalopod.crawler.results import (
     Endpoint,
-    Fetcher,
     FetchLimits,
     FetchResult,
     decode_result,

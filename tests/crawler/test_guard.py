@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from cephalopod.crawler.fetch import Endpoint, Fetcher, FetchLimits, FetchResult
+from cephalopod.crawler.fetch import Fetcher
 from cephalopod.crawler.guard import (
     AddressNotAllowedError,
     guarded_socket_factory,
@@ -17,6 +17,7 @@ from cephalopod.crawler.guard import (
     is_public_address,
     parse_networks,
 )
+from cephalopod.crawler.results import Endpoint, FetchLimits, FetchResult
 from tests.crawler.servers import (
     NoDNSResolver,
     ServerLoop,

@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cephalopod.auth import operations as auth_ops
-from cephalopod.crawler import run
-from cephalopod.crawler.fetch import FetchResult
+from cephalopod.crawler import writer
+from cephalopod.crawler.results import FetchResult
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance
 from cephalopod.jsonlimits import loads_limited
@@ -108,7 +108,9 @@ def test_any_accepted_reply_is_stored_and_served_as_json(
         return  # refused: an ordinary crawl error (the fetcher's tests check which)
     result = FetchResult(instance.id, True, value, None, "127.0.0.1", utcnow(), 0.1)
     with app.app_context():
-        outcome = run._store(db.engine, services(app).settings.crawl, None, (None, None), [result])
+        outcome = writer._store(
+            db.engine, services(app).settings.crawl, None, (None, None), [result]
+        )
         stored = db.session.get(Instance, instance.id).crawled_data
         db.session.remove()
     assert (outcome.ok, outcome.failed, dict(outcome.errors)) == (1, 0, {})

@@ -13,8 +13,8 @@ from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS
 from cephalopod.crawler import jobs
-from cephalopod.crawler.fetch import FetchResult
 from cephalopod.crawler.models import ChunkDelivery, CrawlJob
+from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot

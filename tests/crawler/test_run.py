@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, stats, system_info
-from cephalopod.crawler import run, store
-from cephalopod.crawler.fetch import FetchResult
+from cephalopod.crawler import run, store, store_sql, writer
+from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.run import crawl, long_lived_objects_frozen
 from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
@@ -228,7 +228,7 @@ def test_the_store_reads_only_the_batch_rows_by_index(
     """
     ids = [make_instance().id for _ in range(3)]
     with app.app_context(), db.engine.begin() as conn:
-        sql = store._sql(conn)
+        sql = store_sql.dialect_sql(conn)
         cursor = conn.connection.driver_connection.cursor()
         if sql.postgres:
             conn.exec_driver_sql(sql.transaction_settings)
@@ -347,7 +347,7 @@ def test_queries_by_many_ids_stay_within_the_bound_variable_limit(
     made = [make_instance(url=f"{fleet}/i/{n}").id for n in range(3)]
     ids = [*range(10_000, 12_500), *made]  # 2,503 ids: three groups of placeholders on SQLite
     with crawl_app.app_context(), db.engine.connect() as conn:
-        sql = store._sql(conn)
+        sql = store_sql.dialect_sql(conn)
         cursor = conn.connection.driver_connection.cursor()
         rows = sql.by_ids(cursor, sql.select_ids, ids)
     assert sorted(row[0] for row in rows) == sorted(made)
@@ -368,15 +368,15 @@ def test_a_result_the_database_refuses_fails_alone(
     ]
     config = services(crawl_app).settings.crawl
     with crawl_app.app_context():
-        outcome = run._store(db.engine, config, None, (None, None), batch)
+        outcome = writer._store(db.engine, config, None, (None, None), batch)
         rows = [db.session.get(Instance, inst.id) for inst in made]
         refused = poison == "surrogate" or db.engine.dialect.name == "postgresql"
     assert [row.crawl_status for row in rows[::2]] == ["ok", "ok"]
     assert [row.crawled_data for row in rows[::2]] == [data[0], data[2]]
     if refused:
         assert (outcome.ok, outcome.failed) == (2, 1)
-        assert outcome.errors == {run.UNSTORABLE: 1}
-        assert (rows[1].crawl_status, rows[1].crawl_error) == ("error", run.UNSTORABLE)
+        assert outcome.errors == {writer.UNSTORABLE: 1}
+        assert (rows[1].crawl_status, rows[1].crawl_error) == ("error", writer.UNSTORABLE)
         assert rows[1].crawled_data is None
     else:
         assert (outcome.ok, outcome.failed) == (3, 0)
@@ -384,7 +384,7 @@ def test_a_result_the_database_refuses_fails_alone(
     # alone in its batch (a crawl of one instance), it fails the same way, without raising
     alone = FetchResult(made[1].id, True, data[1], None, "127.0.0.1", utcnow(), 0.1)
     with crawl_app.app_context():
-        outcome = run._store(db.engine, config, None, (None, None), [alone])
+        outcome = writer._store(db.engine, config, None, (None, None), [alone])
     assert (outcome.ok, outcome.failed) == ((0, 1) if refused else (1, 0))
 
 
@@ -394,7 +394,7 @@ def test_json_rows_splice_the_raw_column_into_valid_json() -> None:
         ("{}", "t", "127.0.0.1", "", 8),
     ]
     names = ("data", "at", "ip", "city", "id")
-    decoded = json.loads(store._json_rows(names, rows, raw=0))
+    decoded = json.loads(store_sql._json_rows(names, rows, raw=0))
     assert decoded == [
         {
             "data": {"a": [1, "x"], "é": None},
@@ -405,7 +405,7 @@ def test_json_rows_splice_the_raw_column_into_valid_json() -> None:
         },
         {"data": {}, "at": "t", "ip": "127.0.0.1", "city": "", "id": 8},
     ]
-    plain = json.loads(store._json_rows(("error", "id"), [("HTTP 500", 1)], raw=None))
+    plain = json.loads(store_sql._json_rows(("error", "id"), [("HTTP 500", 1)], raw=None))
     assert plain == [{"error": "HTTP 500", "id": 1}]
 
 
@@ -565,7 +565,7 @@ def _store_one(app: Flask, instance_id: int, data: dict[str, Any]) -> store.Batc
     """Store one successful crawl result as the writer does (parsing aside)."""
     result = FetchResult(instance_id, True, data, None, "127.0.0.1", utcnow(), 0.1)
     with app.app_context():
-        return run._store(db.engine, services(app).settings.crawl, None, (None, None), [result])
+        return writer._store(db.engine, services(app).settings.crawl, None, (None, None), [result])
 
 
 def test_values_longer_than_their_column_are_stored_on_both_databases(
