@@ -41,22 +41,28 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from cephalopod import params
+from cephalopod.crawler import jobs
+from cephalopod.crawler.models import CrawlJob
+from cephalopod.crawler.scheduler import _last_run
 from cephalopod.db import db
 from cephalopod.errors import ApiError
 from cephalopod.geo.location import DATA_CREDIT_TEXT, DATA_CREDIT_URL
 from cephalopod.instances import operations as ops
 from cephalopod.instances import queries as instance_queries
+from cephalopod.instances.models import Instance
+from cephalopod.instances.schemas import EDITABLE, FieldError, UnexpectedKeysError, validate_update
 from cephalopod.params import ParameterError
+from cephalopod.schedule import CRAWL_ALL, periodic_jobs
 from cephalopod.serialize import builtins
 from cephalopod.services import services
 from cephalopod.stats import queries as stats_queries
+from cephalopod.stats.queries import status_filter
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__)
 
-# --- adapter: the read and write functions shared with the admin JSON API -----------------------
-# The one place to re-point when the typed read functions land (instances/queries.py,
-# stats/queries.py): every view below calls only these.
+# --- the read and write functions shared with the admin JSON API ---------------------------------
+# Every view below calls only these, so that a page and GET /api/admin/... always agree.
 
 
 def field_registry() -> Any:
@@ -102,8 +108,6 @@ def server_detail(uuid: str) -> dict[str, Any] | None:
 
 def update_server(uuid: str, changes: Mapping[str, Any]) -> None:
     """Validate and save an edit (raises FieldError like the API's PATCH)."""
-    from cephalopod.instances import operations as ops
-    from cephalopod.instances.schemas import EDITABLE, validate_update
 
     instance = ops.get_instance(uuid)
     if instance is None:
@@ -113,7 +117,6 @@ def update_server(uuid: str, changes: Mapping[str, Any]) -> None:
 
 def delete_server(uuid: str) -> None:
     """Delete a server and everything crawled from it."""
-    from cephalopod.instances import operations as ops
 
     instance = ops.get_instance(uuid)
     if instance is None:
@@ -123,29 +126,23 @@ def delete_server(uuid: str) -> None:
 
 def crawl_server(uuid: str) -> None:
     """Crawl one server now (as POST /api/admin/instances/<uuid>/crawl)."""
-    from cephalopod.crawler.jobs import start_crawl_one
-    from cephalopod.instances import operations as ops
-    from cephalopod.services import services
 
     instance = ops.get_instance(uuid)
     if instance is None:
         abort(404)
-    start_crawl_one(services().runner, instance)
+    jobs.start_crawl_one(services().runner, instance)
 
 
 def start_crawl_all() -> str:
     """Start crawling everything in the background (as POST /api/admin/crawl)."""
-    from cephalopod.crawler.jobs import start_crawl_all as start
-    from cephalopod.services import services
 
-    return start(services().runner)
+    return jobs.start_crawl_all(services().runner)
 
 
 def active_job_id() -> str | None:
     """The running crawl-all job, so that the progress bar survives a reload."""
-    from cephalopod.crawler.jobs import active_job
 
-    job = active_job()
+    job = jobs.active_job()
     return job.id if job is not None else None
 
 
@@ -161,10 +158,6 @@ def statistics_status(args: MultiDict[str, str]) -> str:
 
 def crawl_overview() -> dict[str, Any]:
     """When the last crawl-all ran, the next due, and the latest crawl's commonest errors."""
-    from cephalopod.crawler.models import CrawlJob
-    from cephalopod.crawler.scheduler import _last_run
-    from cephalopod.instances.models import Instance
-    from cephalopod.schedule import CRAWL_ALL, periodic_jobs
 
     last = db.session.scalar(sa.select(CrawlJob).order_by(CrawlJob.created_at.desc()).limit(1))
     now = datetime.now(UTC)
@@ -195,7 +188,6 @@ def crawl_overview() -> dict[str, Any]:
 
 def geolocation_status() -> tuple[bool, str | None]:
     """Whether locations can be known, and why not."""
-    from cephalopod.services import services
 
     locator = services().geolocator
     return locator.available, locator.unavailable_reason
@@ -379,7 +371,6 @@ def _history_charts(item: Mapping[str, Any], registry: Any) -> list[dict[str, An
 @login_required
 def server(uuid: str) -> str | Response | tuple[str, int]:
     """Show a server; on POST save its edit form and show it again."""
-    from cephalopod.instances.schemas import FieldError, UnexpectedKeysError
 
     errors: dict[str, str] = {}
     values: dict[str, Any] | None = None
@@ -473,8 +464,6 @@ def _statistics_page(status: str, public: bool) -> str:
 
 def _markers(status: str) -> list[dict[str, Any]]:
     """One marker per located server (name, coordinates, its detail page), capped."""
-    from cephalopod.instances.models import Instance
-    from cephalopod.stats.queries import status_filter
 
     rows = db.session.execute(
         sa.select(Instance.uuid, Instance.organization, Instance.latitude, Instance.longitude)
