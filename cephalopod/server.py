@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from typing import Any
 
@@ -22,7 +23,13 @@ log = logging.getLogger(__name__)
 
 def make_server(app: Flask, host: str, port: int, threads: int = 16) -> wsgi.Server:
     """Build (not start) the WSGI server, with TLS when SSL_CERT and SSL_KEY are set."""
-    server = wsgi.Server((host, port), app, numthreads=threads, server_name=app.config["APP_NAME"])
+    server = wsgi.Server(
+        (host, port),
+        app,
+        numthreads=threads,
+        server_name=app.config["APP_NAME"],
+        request_queue_size=socket.SOMAXCONN,
+    )
     if app.config.get("SSL_CERT") and app.config.get("SSL_KEY"):
         server.ssl_adapter = BuiltinSSLAdapter(app.config["SSL_CERT"], app.config["SSL_KEY"])
     return server
