@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from cephalopod.instances.rows import HistoryEntry, InstanceDetail, InstanceItem, InstancePage
+from cephalopod.instances.urls import is_local_address
 from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.queries import status_filter
 
@@ -221,6 +222,7 @@ def _item(row: Any, fields: dict[str, Any]) -> InstanceItem:
         latitude=row.latitude,
         longitude=row.longitude,
         duplicate_of=duplicate_of(row.uuid, row.earliest),
+        local_address=is_local_address(row.url),
         fields=fields,
     )
 
