@@ -86,6 +86,8 @@ DEFAULTS: dict[str, Any] = {
     "REGISTRATION_RATE_LIMIT": "20 per hour",
     # Rate limit of login attempts per client address.
     "LOGIN_RATE_LIMIT": "10 per minute",
+    # Failed login attempts per user name, from every address together.
+    "LOGIN_ACCOUNT_RATE_LIMIT": "20 per hour",
     # Where rate-limit counters live: memory:// or redis://host:port/db.
     "RATELIMIT_STORAGE_URI": "memory://",
     # Trust X-Forwarded-For from one reverse proxy in front of the app.
@@ -238,7 +240,7 @@ def validate(config: dict[str, Any]) -> FieldRegistry:
         raise SettingsError("SSL_CERT and SSL_KEY must be set together (or both left empty)")
     for key in ("USE_PROXY", "PUBLIC_STATISTICS"):
         _check_type(config, key, (bool,), "True or False")
-    for key in ("REGISTRATION_RATE_LIMIT", "LOGIN_RATE_LIMIT", "RATELIMIT_STORAGE_URI"):
+    for key in (*RATE_LIMITS, "RATELIMIT_STORAGE_URI"):
         _check_type(config, key, (str,), "a string")
     _validate_rate_limits(config)
     _validate_numbers(config)
@@ -255,10 +257,13 @@ def validate(config: dict[str, Any]) -> FieldRegistry:
     return registry
 
 
+RATE_LIMITS = ("REGISTRATION_RATE_LIMIT", "LOGIN_RATE_LIMIT", "LOGIN_ACCOUNT_RATE_LIMIT")
+
+
 def _validate_rate_limits(config: Mapping[str, Any]) -> None:
     from limits import parse_many
 
-    for key in ("REGISTRATION_RATE_LIMIT", "LOGIN_RATE_LIMIT"):
+    for key in RATE_LIMITS:
         try:
             parse_many(config[key])
         except ValueError:

@@ -158,7 +158,7 @@ def test_the_server_list_shows_a_badge(
     register(client, "https://indico.example.org")
     with client.session_transaction() as session:
         with app.app_context():
-            session["_user_id"] = str(auth_ops.get_user("ann").id)  # type: ignore[union-attr]
+            session["_user_id"] = auth_ops.get_user("ann").get_id()  # type: ignore[union-attr]
         session["_fresh"] = True
     page = client.get("/servers")
     assert page.status_code == 200
