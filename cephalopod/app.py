@@ -26,6 +26,8 @@ from cephalopod.errors import register_error_handlers
 from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.instances.api import bp as instances_bp
+from cephalopod.ops.health import Health
+from cephalopod.ops.views import bp as ops_bp
 from cephalopod.services import EXTENSION, Services, Settings
 from cephalopod.stats.cache import StatsCache, connect_signals
 from cephalopod.stats.public import bp as public_bp
@@ -94,6 +96,7 @@ def _init_services(app: Flask, registry: settings_mod.FieldRegistry) -> None:
         runner=create_runner(app, TASKS),
         geolocator=GeoLocator.from_config(settings.crawl.geoip_database, settings.crawl.geoip_dir),
         stats_cache=StatsCache(),
+        health=Health.for_app(lambda: db.engine, settings.broker_url),
     )
 
 
@@ -122,6 +125,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_views_bp)  # the admin web interface
     app.register_blueprint(public_bp)
     app.register_blueprint(openapi_bp)
+    app.register_blueprint(ops_bp)  # /healthz, /metrics
     csrf.exempt(instances_bp)
     csrf.exempt(admin_bp)  # checked in its authenticate(), unless a token authenticated it
     csrf.exempt(public_bp)

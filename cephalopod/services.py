@@ -17,6 +17,7 @@ from cephalopod.background import Runner
 from cephalopod.crawler.config import CrawlConfig
 from cephalopod.crawler.fetch import Endpoint
 from cephalopod.geo.locate import GeoLocator
+from cephalopod.ops.health import Health
 from cephalopod.schedule import Periodic, periodic_jobs
 from cephalopod.stats.fields import FieldRegistry
 
@@ -63,6 +64,7 @@ class Services:
     runner: Runner
     geolocator: GeoLocator
     stats_cache: StatsCache
+    health: Health
 
 
 def services(app: Flask | None = None) -> Services:
