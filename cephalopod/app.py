@@ -26,6 +26,8 @@ from cephalopod.errors import register_error_handlers
 from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.instances.api import bp as instances_bp
+from cephalopod.ops import hooks as ops_hooks
+from cephalopod.ops import metrics as ops_metrics
 from cephalopod.ops.health import Health
 from cephalopod.ops.views import bp as ops_bp
 from cephalopod.services import EXTENSION, Services, Settings
@@ -81,10 +83,12 @@ def create_app(
     login_manager.init_app(app)
     register_error_handlers(app)
     _init_services(app, registry)
+    ops_hooks.init_app(app)  # first before every request: its timing and request id
     security.init_app(app)  # CSP, nosniff, Referrer-Policy, frame protection on every response
     _register_blueprints(app)
     _register_template_helpers(app)
     connect_signals()
+    ops_metrics.connect_signals()
     return app
 
 
@@ -97,6 +101,7 @@ def _init_services(app: Flask, registry: settings_mod.FieldRegistry) -> None:
         geolocator=GeoLocator.from_config(settings.crawl.geoip_database, settings.crawl.geoip_dir),
         stats_cache=StatsCache(),
         health=Health.for_app(lambda: db.engine, settings.broker_url),
+        metrics=ops_metrics.Metrics.from_environment(),
     )
 
 

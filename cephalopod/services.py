@@ -17,11 +17,13 @@ from cephalopod.background import Runner
 from cephalopod.crawler.config import CrawlConfig
 from cephalopod.crawler.fetch import Endpoint
 from cephalopod.geo.locate import GeoLocator
+from cephalopod.ops.config import OpsConfig
 from cephalopod.ops.health import Health
 from cephalopod.schedule import Periodic, periodic_jobs
 from cephalopod.stats.fields import FieldRegistry
 
-if TYPE_CHECKING:  # stats.cache reads the services: a type only, no import at run time
+if TYPE_CHECKING:  # these reach the services through what they read: types only here
+    from cephalopod.ops.metrics import Metrics
     from cephalopod.stats.cache import StatsCache
 
 EXTENSION = "cephalopod"
@@ -38,6 +40,7 @@ class Settings:
     broker_url: str | None
     history_retention_days: int
     public_statistics: bool
+    ops: OpsConfig
 
     @classmethod
     def from_config(
@@ -53,6 +56,7 @@ class Settings:
             broker_url=config.get("CELERY_BROKER_URL") or None,
             history_retention_days=config["HISTORY_RETENTION_DAYS"],
             public_statistics=config["PUBLIC_STATISTICS"],
+            ops=OpsConfig.from_config(config),
         )
 
 
@@ -65,6 +69,7 @@ class Services:
     geolocator: GeoLocator
     stats_cache: StatsCache
     health: Health
+    metrics: Metrics
 
 
 def services(app: Flask | None = None) -> Services:

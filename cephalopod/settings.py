@@ -92,6 +92,9 @@ DEFAULTS: dict[str, Any] = {
     "USE_PROXY": False,
     # Serve aggregate statistics (no instance details) at /api/statistics without login.
     "PUBLIC_STATISTICS": False,
+    # --- operations (cephalopod.ops): validated by _validate_operations ---
+    # Client addresses (CIDR) that may read /metrics without a token.
+    "METRICS_ALLOWED_NETWORKS": ["127.0.0.0/8", "::1/128"],
 }
 
 #: Prefixes of keys that belong to Flask or its extensions: passed through without a warning.
@@ -246,6 +249,7 @@ def validate(config: dict[str, Any]) -> FieldRegistry:
     config["CRAWLING_ENDPOINTS"] = parse_endpoints(config["CRAWLING_ENDPOINTS"])
     registry = _validate_fields(config)
     _validate_schedule(config)
+    _validate_operations(config)
     geoip = config["GEOIP_DATABASE"]
     if geoip is not None and not (
         isinstance(geoip, str)
@@ -289,17 +293,17 @@ def _validate_numbers(config: Mapping[str, Any]) -> None:
             raise _fail(key, config[key], accepted)
 
 
-def _validate_networks(config: dict[str, Any]) -> None:
-    value = config["CRAWLER_ALLOWED_NETWORKS"]
+def _validate_networks(config: dict[str, Any], key: str = "CRAWLER_ALLOWED_NETWORKS") -> None:
+    value = config[key]
     accepted = "a list of CIDR strings like ['127.0.0.0/8']"
     if not isinstance(value, list | tuple):
-        raise _fail("CRAWLER_ALLOWED_NETWORKS", value, accepted)
+        raise _fail(key, value, accepted)
     for item in value:
         try:
             ipaddress.ip_network(item, strict=False)
         except (TypeError, ValueError):
-            raise _fail("CRAWLER_ALLOWED_NETWORKS", item, accepted) from None
-    config["CRAWLER_ALLOWED_NETWORKS"] = [str(n) for n in value]
+            raise _fail(key, item, accepted) from None
+    config[key] = [str(n) for n in value]
 
 
 def parse_endpoints(value: Any) -> list[dict[str, Any]]:
@@ -388,3 +392,8 @@ def ensure_secret_key(config: dict[str, Any], folder: Path) -> None:
         fh.write(key + "\n")
     log.warning("SECRET_KEY is empty: generated one and stored it in %s", key_file)
     config["SECRET_KEY"] = key
+
+
+def _validate_operations(config: dict[str, Any]) -> None:
+    """The operations keys (metrics, logs, mail), in one block of their own."""
+    _validate_networks(config, "METRICS_ALLOWED_NETWORKS")
