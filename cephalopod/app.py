@@ -27,6 +27,7 @@ from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.instances.api import bp as instances_bp
 from cephalopod.ops import hooks as ops_hooks
+from cephalopod.ops import logs as ops_logs
 from cephalopod.ops import metrics as ops_metrics
 from cephalopod.ops.health import Health
 from cephalopod.ops.views import bp as ops_bp
@@ -55,6 +56,7 @@ def create_app(
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         folder.mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{folder / 'cephalopod.db'}"
+    _init_logging(app.config)  # before the first line logged with the settings known
     settings_mod.ensure_secret_key(app.config, folder)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -83,7 +85,8 @@ def create_app(
     login_manager.init_app(app)
     register_error_handlers(app)
     _init_services(app, registry)
-    ops_hooks.init_app(app)  # first before every request: its timing and request id
+    _init_logging(app.config)  # again: the secret key may have just been generated
+    ops_hooks.init_app(app)  # first before every request: its timing, request id, log line
     security.init_app(app)  # CSP, nosniff, Referrer-Policy, frame protection on every response
     _register_blueprints(app)
     _register_template_helpers(app)
@@ -103,6 +106,13 @@ def _init_services(app: Flask, registry: settings_mod.FieldRegistry) -> None:
         health=Health.for_app(lambda: db.engine, settings.broker_url),
         metrics=ops_metrics.Metrics.from_environment(),
     )
+
+
+def _init_logging(config: Mapping[str, Any]) -> None:
+    """Configure the root logger from the settings, unless the host process did its own."""
+    if ops_logs.configured_by_us():
+        secrets = ops_logs.secrets_of(config)
+        ops_logs.configure_logging(config["LOG_LEVEL"], config["LOG_FORMAT"], secrets)
 
 
 def _init_database(app: Flask) -> None:

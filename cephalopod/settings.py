@@ -95,6 +95,10 @@ DEFAULTS: dict[str, Any] = {
     # --- operations (cephalopod.ops): validated by _validate_operations ---
     # Client addresses (CIDR) that may read /metrics without a token.
     "METRICS_ALLOWED_NETWORKS": ["127.0.0.0/8", "::1/128"],
+    # Log lines as 'text' (for people), 'json' or 'keyvalue' (for log collectors).
+    "LOG_FORMAT": "text",
+    # Least severe level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    "LOG_LEVEL": "INFO",
 }
 
 #: Prefixes of keys that belong to Flask or its extensions: passed through without a warning.
@@ -397,3 +401,12 @@ def ensure_secret_key(config: dict[str, Any], folder: Path) -> None:
 def _validate_operations(config: dict[str, Any]) -> None:
     """The operations keys (metrics, logs, mail), in one block of their own."""
     _validate_networks(config, "METRICS_ALLOWED_NETWORKS")
+    _check_choice(config, "LOG_FORMAT", ("text", "json", "keyvalue"))
+    if isinstance(config["LOG_LEVEL"], str):
+        config["LOG_LEVEL"] = config["LOG_LEVEL"].upper()
+    _check_choice(config, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+
+
+def _check_choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> None:
+    if config[key] not in choices:
+        raise _fail(key, config[key], ", ".join(repr(c) for c in choices))

@@ -165,11 +165,12 @@ def register(cli: click.Group, pass_app: Callable) -> None:
         show_default=True,
         help="Run the periodic scheduler (beat) inside this worker; one per cluster.",
     )
-    @click.option("--loglevel", default="INFO", show_default=True)
+    @click.option("--loglevel", default=None, help="Log level (default: LOG_LEVEL).")
     @pass_app
-    def runworker(ctx, concurrency: int | None, beat: bool, loglevel: str) -> None:  # type: ignore[no-untyped-def]
+    def runworker(ctx, concurrency: int | None, beat: bool, loglevel: str | None) -> None:  # type: ignore[no-untyped-def]
         """Run a Celery worker (with embedded beat, as the original) on CELERY_BROKER_URL."""
         from cephalopod.background import CeleryRunner  # see crawl_command
+        from cephalopod.celery_app import keep_our_logging
         from cephalopod.services import services
 
         app = ctx.app
@@ -179,7 +180,9 @@ def register(cli: click.Group, pass_app: Callable) -> None:
                 "CELERY_BROKER_URL is not set: without a broker, 'cephalopod run' crawls "
                 "in-process on the same schedule"
             )
-        argv = ["worker", f"--loglevel={loglevel}"]
+        level = (loglevel or services(app).settings.ops.log_level).upper()
+        keep_our_logging(level)
+        argv = ["worker", f"--loglevel={level}"]
         if concurrency:
             argv.append(f"--concurrency={concurrency}")
         if beat:

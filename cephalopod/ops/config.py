@@ -15,6 +15,8 @@ class OpsConfig:
     """What /metrics and the logs need from the settings."""
 
     metrics_networks: tuple[IPNetwork, ...]
+    log_format: str
+    log_level: str
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> OpsConfig:
@@ -23,6 +25,8 @@ class OpsConfig:
             metrics_networks=tuple(
                 ipaddress.ip_network(n, strict=False) for n in config["METRICS_ALLOWED_NETWORKS"]
             ),
+            log_format=config["LOG_FORMAT"],
+            log_level=config["LOG_LEVEL"],
         )
 
 

@@ -37,11 +37,18 @@ def test_invalid_values_name_key_value_and_accepted(
     assert "\n" not in message
 
 
-def test_defaults_are_loopback_only() -> None:
+def test_defaults() -> None:
     config = OpsConfig.from_config(load_settings())
     assert config.metrics_networks == (
         ipaddress.ip_network("127.0.0.0/8"),
         ipaddress.ip_network("::1/128"),
+    )
+    assert (config.log_format, config.log_level) == ("text", "INFO")
+
+
+def test_log_level_is_case_insensitive() -> None:
+    assert OpsConfig.from_config(load_settings(overrides={"LOG_LEVEL": "debug"})).log_level == (
+        "DEBUG"
     )
 
 
