@@ -16,6 +16,7 @@ import click
 from flask import Flask
 
 from cephalopod.crawler.cli import register as register_crawler
+from cephalopod.geo.cli import register as register_geo
 from cephalopod.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,7 @@ run_alias.params = list(run.params)
 
 
 register_crawler(cli, pass_app)
+register_geo(cli, pass_app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -18,10 +18,11 @@ from alembic.script import ScriptDirectory
 from argon2 import PasswordHasher, profiles
 from click.testing import CliRunner, Result
 
-from cephalopod.app import MIGRATIONS_DIR, create_app
+from cephalopod.app import create_app
 from cephalopod.auth import operations as ops
 from cephalopod.cli import AppContext, cli
 from cephalopod.db import db
+from cephalopod.schema import MIGRATIONS_DIR
 from tests.databases import empty_database
 
 REPO = Path(__file__).resolve().parent.parent
