@@ -31,13 +31,13 @@ from cephalopod.ops import logs as ops_logs
 from cephalopod.ops import metrics as ops_metrics
 from cephalopod.ops.health import Health
 from cephalopod.ops.views import bp as ops_bp
+from cephalopod.schema import MIGRATIONS_DIR
 from cephalopod.services import EXTENSION, Services, Settings
 from cephalopod.stats.cache import StatsCache, connect_signals
 from cephalopod.stats.public import bp as public_bp
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MAX_BODY_BYTES = 64 * 1024
 
 

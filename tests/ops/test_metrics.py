@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from aiohttp import web
-from argon2 import PasswordHasher, profiles
 from flask import Flask
 from flask.testing import FlaskClient
 from prometheus_client.parser import text_string_to_metric_families
@@ -57,8 +56,7 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
 
 
 @pytest.fixture
-def token(app: Flask, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setattr(auth_ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+def token(app: Flask, fast_hashing: None) -> str:
     with app.app_context():
         auth_ops.create_user("prometheus", "a-password")
         return auth_ops.create_token("prometheus")
