@@ -172,9 +172,9 @@ def register(cli: click.Group, pass_app: Callable) -> None:
     @pass_app
     def runworker(ctx, concurrency: int | None, beat: bool, loglevel: str | None) -> None:  # type: ignore[no-untyped-def]
         """Run a Celery worker (with embedded beat, as the original) on CELERY_BROKER_URL."""
-        from cephalopod.services import services  # lazy: maxminddb, the crawl config (40 ms)
         # lazy: Celery itself (a fifth of a second), for this command only
         from cephalopod.celery_app import keep_our_logging
+        from cephalopod.services import services  # lazy: maxminddb, the crawl config (40 ms)
 
         app = ctx.app
         runner = services(app).runner

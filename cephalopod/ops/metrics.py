@@ -37,8 +37,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from cephalopod.crawler import jobs
 from cephalopod.crawler.models import ALL, CrawlJob
-from cephalopod.db import db
-from cephalopod.instances.models import CRAWL_STATUSES, Instance, Meta
+from cephalopod.db import Meta, db
+from cephalopod.instances.models import CRAWL_STATUSES, Instance
 from cephalopod.instances.operations import instance_registered
 
 log = logging.getLogger(__name__)
