@@ -20,12 +20,13 @@ from cephalopod.admin.openapi import bp as openapi_bp
 from cephalopod.admin.views import bp as admin_views_bp
 from cephalopod.auth.views import bp as auth_bp
 from cephalopod.background import create_runner
-from cephalopod.crawler.tasks import TASKS
+from cephalopod.crawler.tasks import TASKS as CRAWL_TASKS
 from cephalopod.db import db, sqlite_pragmas
 from cephalopod.errors import register_error_handlers
 from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.instances.api import bp as instances_bp
+from cephalopod.notify import tasks as notify_tasks
 from cephalopod.ops import hooks as ops_hooks
 from cephalopod.ops import logs as ops_logs
 from cephalopod.ops import metrics as ops_metrics
@@ -37,6 +38,9 @@ from cephalopod.stats.cache import StatsCache, connect_signals
 from cephalopod.stats.public import bp as public_bp
 
 log = logging.getLogger(__name__)
+
+#: Every background task, by name, for both runners.
+TASKS = {**CRAWL_TASKS, **notify_tasks.TASKS}
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -92,6 +96,7 @@ def create_app(
     _register_template_helpers(app)
     connect_signals()
     ops_metrics.connect_signals()
+    notify_tasks.connect_signals()
     return app
 
 
@@ -100,7 +105,7 @@ def _init_services(app: Flask, registry: settings_mod.FieldRegistry) -> None:
     settings = Settings.from_config(app.config, registry, app.instance_path)
     app.extensions[EXTENSION] = Services(
         settings=settings,
-        runner=create_runner(app, TASKS),
+        runner=create_runner(app, TASKS),  # one registry: the crawler's and the mail's
         geolocator=GeoLocator.from_config(settings.crawl.geoip_database, settings.crawl.geoip_dir),
         stats_cache=StatsCache(),
         health=Health.for_app(lambda: db.engine, settings.broker_url),

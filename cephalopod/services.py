@@ -17,6 +17,7 @@ from cephalopod.background import Runner
 from cephalopod.crawler.config import CrawlConfig
 from cephalopod.crawler.results import Endpoint
 from cephalopod.geo.locate import GeoLocator
+from cephalopod.notify.config import MailConfig
 from cephalopod.ops.config import OpsConfig
 from cephalopod.ops.health import Health
 from cephalopod.schedule import Periodic, periodic_jobs
@@ -41,6 +42,7 @@ class Settings:
     history_retention_days: int
     public_statistics: bool
     ops: OpsConfig
+    mail: MailConfig
 
     @classmethod
     def from_config(
@@ -57,6 +59,7 @@ class Settings:
             history_retention_days=config["HISTORY_RETENTION_DAYS"],
             public_statistics=config["PUBLIC_STATISTICS"],
             ops=OpsConfig.from_config(config),
+            mail=MailConfig.from_config(config),
         )
 
 

@@ -17,8 +17,10 @@ import types
 import zoneinfo
 from collections.abc import Mapping
 from datetime import timedelta
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import babel
 
@@ -99,6 +101,21 @@ DEFAULTS: dict[str, Any] = {
     "LOG_FORMAT": "text",
     # Least severe level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL.
     "LOG_LEVEL": "INFO",
+    # The mail server that sends the notifications (cephalopod.notify), and how to log in.
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,  # STARTTLS
+    "MAIL_USE_SSL": False,  # TLS from the start (SMTPS, usually port 465)
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    # The From of the notifications: 'hub@example.org' or 'Cephalopod <hub@example.org>'.
+    "MAIL_DEFAULT_SENDER": None,
+    # Who is told of new registrations; empty: nobody, no mail is sent.
+    "NOTIFY_EMAILS": [],
+    # 'each': a mail per registration; 'daily': one digest a day of the day's registrations.
+    "NOTIFY_MODE": "each",
+    # The hub's own address (https://hub.example.org), for the links in the mails.
+    "BASE_URL": None,
 }
 
 #: Prefixes of keys that belong to Flask or its extensions: passed through without a warning.
@@ -407,8 +424,60 @@ def _validate_operations(config: dict[str, Any]) -> None:
     if isinstance(config["LOG_LEVEL"], str):
         config["LOG_LEVEL"] = config["LOG_LEVEL"].upper()
     _check_choice(config, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    _validate_mail(config)
 
 
 def _check_choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> None:
     if config[key] not in choices:
         raise _fail(key, config[key], ", ".join(repr(c) for c in choices))
+
+
+def _validate_mail(config: dict[str, Any]) -> None:
+    _check_type(config, "MAIL_SERVER", (str,), "a host name or address")
+    if not config["MAIL_SERVER"].strip():
+        raise _fail("MAIL_SERVER", config["MAIL_SERVER"], "a host name or address")
+    _check_type(config, "MAIL_PORT", (int,), "a port from 1 to 65535")
+    if not 1 <= config["MAIL_PORT"] <= 65535:
+        raise _fail("MAIL_PORT", config["MAIL_PORT"], "a port from 1 to 65535")
+    for key in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+        _check_type(config, key, (bool,), "True or False")
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise SettingsError(
+            "MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (SMTPS) exclude each other: set one"
+        )
+    for key in ("MAIL_USERNAME", "MAIL_PASSWORD"):
+        _check_type(config, key, (str, type(None)), "a string or None")
+    _check_choice(config, "NOTIFY_MODE", ("each", "daily"))
+    recipients = config["NOTIFY_EMAILS"]
+    if not isinstance(recipients, list | tuple):
+        raise _fail("NOTIFY_EMAILS", recipients, "a list of e-mail addresses")
+    config["NOTIFY_EMAILS"] = [_address("NOTIFY_EMAILS", item) for item in recipients]
+    sender = config["MAIL_DEFAULT_SENDER"]
+    if isinstance(sender, list | tuple) and len(sender) == 2:  # Flask-Mail's (name, address)
+        sender = formataddr((str(sender[0]), str(sender[1])))
+    if sender is not None:
+        name, address = parseaddr(sender) if isinstance(sender, str) else ("", sender)
+        sender = formataddr((name, _address("MAIL_DEFAULT_SENDER", address)))
+    elif config["NOTIFY_EMAILS"]:
+        raise SettingsError("NOTIFY_EMAILS is set, so MAIL_DEFAULT_SENDER must be too")
+    config["MAIL_DEFAULT_SENDER"] = sender
+    base = config["BASE_URL"]
+    if base is not None:
+        parts = urlsplit(base) if isinstance(base, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _fail("BASE_URL", base, "the hub's address, like 'https://hub.example.org'")
+        config["BASE_URL"] = base.rstrip("/")
+
+
+def _address(key: str, value: Any) -> str:
+    # here, not at the top: every command loads the settings, and e-mail validation costs
+    # a tenth of a second to import; only a hub that sends mail pays it
+    from email_validator import EmailNotValidError, validate_email
+
+    accepted = "an e-mail address like 'maintainer@example.org'"
+    if not isinstance(value, str):
+        raise _fail(key, value, accepted)
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise _fail(key, value, accepted) from None
