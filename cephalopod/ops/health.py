@@ -91,7 +91,7 @@ def broker_probe(url: str, timeout: float = BROKER_TIMEOUT) -> Callable[[], obje
 
     def probe() -> object:
         with kombu.Connection(url, connect_timeout=timeout) as conn:
-            conn.ensure_connection(max_retries=1, timeout=timeout)
+            conn.ensure_connection(max_retries=1)  # connect_timeout bounds the try
         return True
 
     return probe

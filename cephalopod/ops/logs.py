@@ -279,7 +279,7 @@ def make_formatter(fmt: str, secrets: Iterable[str] = ()) -> logging.Formatter:
 # --- the root logger ----------------------------------------------------------------------------
 
 
-class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+class _Handler(logging.StreamHandler[IO[str]]):
     """Ours, so that configuring again replaces it and nothing else."""
 
 

@@ -135,9 +135,12 @@ def read_state() -> HubState:
             Instance.enabled, Instance.crawl_status
         )
     ).all()
-    registrations = session.scalar(sa.select(Meta.value).where(Meta.key == REGISTRATIONS))
-    if registrations is None:
-        registrations = session.scalar(sa.select(sa.func.count()).select_from(Instance))
+    counted = session.scalar(sa.select(Meta.value).where(Meta.key == REGISTRATIONS))
+    registrations = (
+        int(counted)
+        if counted is not None
+        else session.scalar(sa.select(sa.func.count()).select_from(Instance))
+    )
     failures: dict[str, int] = {}
     errors = session.execute(
         sa.select(Instance.crawl_error, sa.func.count())
@@ -165,7 +168,7 @@ def read_state() -> HubState:
     )
 
 
-def _families() -> dict[str, Metric]:
+def _families() -> dict[str, GaugeMetricFamily | CounterMetricFamily]:
     gauge, counter = GaugeMetricFamily, CounterMetricFamily
     return {
         "instances": gauge(
