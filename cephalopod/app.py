@@ -21,12 +21,18 @@ from cephalopod.admin.openapi import bp as openapi_bp
 from cephalopod.admin.views import bp as admin_views_bp
 from cephalopod.auth.views import bp as auth_bp
 from cephalopod.background import create_runner
-from cephalopod.crawler.tasks import TASKS
+from cephalopod.crawler.tasks import TASKS as CRAWL_TASKS
 from cephalopod.db import db, sqlite_pragmas
 from cephalopod.errors import register_error_handlers
 from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.instances.api import bp as instances_bp
+from cephalopod.notify import tasks as notify_tasks
+from cephalopod.ops import hooks as ops_hooks
+from cephalopod.ops import logs as ops_logs
+from cephalopod.ops import metrics as ops_metrics
+from cephalopod.ops.health import Health
+from cephalopod.ops.views import bp as ops_bp
 from cephalopod.schema import MIGRATIONS_DIR
 from cephalopod.services import EXTENSION, Services, Settings
 from cephalopod.stats.cache import StatsCache, connect_signals
@@ -34,6 +40,9 @@ from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.public import bp as public_bp
 
 log = logging.getLogger(__name__)
+
+#: Every background task, by name, for both runners.
+TASKS = {**CRAWL_TASKS, **notify_tasks.TASKS}
 
 MAX_BODY_BYTES = 64 * 1024
 
@@ -53,6 +62,7 @@ def create_app(
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         folder.mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{folder / 'cephalopod.db'}"
+    _init_logging(app.config)  # before the first line logged with the settings known
     settings_mod.ensure_secret_key(app.config, folder)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -82,10 +92,14 @@ def create_app(
     login_manager.init_app(app)
     register_error_handlers(app)
     _init_services(app, registry)
+    _init_logging(app.config)  # again: the secret key may have just been generated
+    ops_hooks.init_app(app)  # first before every request: its timing, request id, log line
     security.init_app(app)  # CSP, nosniff, Referrer-Policy, frame protection on every response
     _register_blueprints(app)
     _register_template_helpers(app)
     connect_signals()
+    ops_metrics.connect_signals()
+    notify_tasks.connect_signals()
     return app
 
 
@@ -100,10 +114,19 @@ def _init_services(app: Flask, registry: FieldRegistry) -> None:
     settings = Settings.from_config(app.config, registry, app.instance_path)
     app.extensions[EXTENSION] = Services(
         settings=settings,
-        runner=create_runner(app, TASKS),
+        runner=create_runner(app, TASKS),  # one registry: the crawler's and the mail's
         geolocator=GeoLocator.from_config(settings.crawl.geoip_database, settings.crawl.geoip_dir),
         stats_cache=StatsCache(),
+        health=Health.for_app(lambda: db.engine, settings.broker_url),
+        metrics=ops_metrics.Metrics.from_environment(),
     )
+
+
+def _init_logging(config: Mapping[str, Any]) -> None:
+    """Configure the root logger from the settings, unless the host process did its own."""
+    if ops_logs.configured_by_us():
+        secrets = ops_logs.secrets_of(config)
+        ops_logs.configure_logging(config["LOG_LEVEL"], config["LOG_FORMAT"], secrets)
 
 
 def _init_database(app: Flask) -> None:
@@ -131,6 +154,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(admin_views_bp)  # the admin web interface
     app.register_blueprint(public_bp)
     app.register_blueprint(openapi_bp)
+    app.register_blueprint(ops_bp)  # /healthz, /metrics
     csrf.exempt(instances_bp)
     csrf.exempt(admin_bp)  # checked in its authenticate(), unless a token authenticated it
     csrf.exempt(public_bp)

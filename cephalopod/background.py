@@ -36,6 +36,9 @@ class Runner(Protocol):
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Run the named task with these arguments, later, elsewhere."""
 
+    def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
+        """Like `submit`, not before ``delay`` seconds (a retry's backoff)."""
+
     def stop(self) -> None:
         """Stop taking work (the embedded thread ends after its current task)."""
 
@@ -64,6 +67,14 @@ class ThreadRunner:
                 )
                 self._thread.start()
         self._queue.put((func, args, kwargs))
+
+    def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
+        """Queue the task after ``delay`` seconds; meanwhile the thread goes on with others."""
+        if task not in self._tasks:  # an unknown name fails here, in the caller
+            raise KeyError(task)
+        timer = threading.Timer(delay, self.submit, args=(task, *args), kwargs=kwargs)
+        timer.daemon = True
+        timer.start()
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -103,6 +114,10 @@ class CeleryRunner:
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Send the task to the broker."""
         self.celery.send_task(task, args=args, kwargs=kwargs)
+
+    def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
+        """Send the task for a worker to run ``delay`` seconds from now."""
+        self.celery.send_task(task, args=args, kwargs=kwargs, countdown=delay)
 
     def stop(self) -> None:
         """Nothing runs here."""

@@ -19,6 +19,7 @@ from flask import Flask
 
 from cephalopod.crawler.cli import register as register_crawler
 from cephalopod.geo.cli import register as register_geo
+from cephalopod.ops.logs import configure_logging
 from cephalopod.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -29,13 +30,16 @@ class AppContext:
 
     def __init__(self) -> None:
         self._app: Flask | None = None
+        self.verbose = False
 
     @property
     def app(self) -> Flask:
         if self._app is None:
             from cephalopod.app import create_app  # lazy: the whole app (docstring)
 
-            self._app = create_app()
+            self._app = create_app()  # logs from now on as LOG_FORMAT and LOG_LEVEL say
+            if self.verbose:
+                logging.getLogger().setLevel(logging.DEBUG)
         return self._app
 
 
@@ -53,13 +57,13 @@ pass_app: PassApp = click.make_pass_decorator(AppContext, ensure=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def cli(verbose: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages (whatever LOG_LEVEL says).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Cephalopod: know who runs your software."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    ctx.ensure_object(AppContext).verbose = verbose
+    # until the settings are read (they may be broken): the text format
+    configure_logging(logging.DEBUG if verbose else logging.INFO, "text")
     if not verbose:  # alembic narrates every plugin it loads
         logging.getLogger("alembic").setLevel(logging.WARNING)
 

@@ -16,6 +16,7 @@ from cheroot.ssl.builtin import BuiltinSSLAdapter
 from flask import Flask
 
 from cephalopod.crawler.scheduler import start_embedded_scheduler
+from cephalopod.ops.logs import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,7 @@ def serve(app: Flask, host: str, port: int) -> None:
 
 def _start_scheduler(app: Flask) -> Any:
     if app.config.get("CELERY_BROKER_URL"):
-        log.info("Crawls are scheduled by Celery beat (broker %s)", app.config["CELERY_BROKER_URL"])
+        broker = safe_url(app.config["CELERY_BROKER_URL"])  # without its password
+        log.info("Crawls are scheduled by Celery beat (broker %s)", broker)
         return lambda: None
     return start_embedded_scheduler(app)
