@@ -56,7 +56,9 @@ from cephalopod.schedule import CRAWL_ALL, periodic_jobs
 from cephalopod.serialize import builtins
 from cephalopod.services import services
 from cephalopod.stats import queries as stats_queries
+from cephalopod.stats.cache import cached
 from cephalopod.stats.queries import status_filter
+from cephalopod.stats.trend import INSTANCES, trend
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__)
@@ -149,6 +151,13 @@ def active_job_id() -> str | None:
 def statistics(status: str) -> dict[str, Any]:
     """The statistics as ``GET /api/admin/statistics?status=`` answers them (cached)."""
     return builtins(stats_queries.cached_statistics(field_registry(), status))
+
+
+def active_history(status: str) -> dict[str, Any]:
+    """Active instances per day, as ``GET /api/admin/statistics/trend?field=instances&interval=day``
+    answers them (the same cache entry): the page draws the chart and its table from it."""
+    key = (field_registry().fingerprint(), INSTANCES, "day", status)
+    return builtins(cached("trend", key, lambda: trend(None, "day", status)))
 
 
 def statistics_status(args: MultiDict[str, str]) -> str:
@@ -458,6 +467,7 @@ def _statistics_page(status: str, public: bool) -> str:
         status=status,
         public=public,
         map_data=map_data,
+        active=active_history(status),
         has_data=bool(stats["instances"]),
     )
 
