@@ -7,7 +7,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Page
+import pytest
+from playwright.sync_api import Locator, Page
 
 HERE = Path(__file__).parent
 AXE_FILE = HERE / "vendor" / "axe-core-4.14.1.min.js"
@@ -57,3 +58,52 @@ def check_page(page: Page, name: str) -> None:
     """Every page of a flow: a screenshot, then axe."""
     screenshot(page, name)
     check_axe(page)
+
+
+#: What the focused element looks like: a focus indicator is an outline or a box shadow.
+FOCUS_STYLE = """() => {
+    const el = document.activeElement;
+    if (!el || el === document.body) return null;
+    const style = getComputedStyle(el);
+    const box = el.getBoundingClientRect();
+    const text = (el.textContent || el.value || "").trim().slice(0, 40);
+    return {
+        element: `${el.tagName.toLowerCase()} "${text}"`,
+        outline: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2,
+        shadow: style.boxShadow !== "none",
+        visible: el.checkVisibility() && box.width > 0 && box.height > 0,
+    };
+}"""
+
+
+def assert_focus_visible(page: Page) -> str:
+    """The focused element is visible and shows a focus indicator; return its description."""
+    focus = page.evaluate(FOCUS_STYLE)
+    assert focus is not None, "the keyboard focus fell back to the page"
+    assert focus["visible"], f"{focus['element']} has the focus but is not visible"
+    assert focus["outline"] or focus["shadow"], f"{focus['element']} shows no focus indicator"
+    return focus["element"]
+
+
+def has_focus(target: Locator) -> bool:
+    return target.evaluate("(el) => el === document.activeElement")
+
+
+def tab_to(page: Page, target: Locator, *, backwards: bool = False, limit: int = 80) -> None:
+    """Press Tab (or Shift+Tab) until ``target`` has the focus, as a keyboard user would.
+
+    Every element the focus passes on its way must show where the focus is.
+    """
+    key = "Shift+Tab" if backwards else "Tab"
+    passed: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press(key)
+        passed.append(assert_focus_visible(page))
+        if has_focus(target):
+            return
+    pytest.fail(f"{key} never reached {target} in {limit} presses; passed: {passed[-10:]}")
+
+
+def open_every_details(page: Page) -> None:
+    """Expand every <details> (row expansions, raw values, data tables) so axe sees them."""
+    page.evaluate("() => document.querySelectorAll('details').forEach((d) => { d.open = true; })")
