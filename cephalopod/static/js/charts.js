@@ -50,7 +50,8 @@ export function drawChart(canvas, spec) {
       },
       scales: isPie ? {} : {
         x,
-        y: { ...y, beginAtZero: true, stacked: Boolean(spec.stacked), max: spec.stacked ? 100 : undefined },
+        y: { ...y, beginAtZero: true, grace: spec.stacked ? 0 : "5%", stacked: Boolean(spec.stacked),
+          max: spec.stacked ? 100 : undefined },
       },
     },
   });

@@ -34,7 +34,7 @@ export function drawMap(element, data) {
     markerStyle: { initial: { fill: "#e0762b", stroke: cssVar("--ceph-map-border", "#fff"), r: 5 } },
     regionStyle: {
       initial: { fill: cssVar("--ceph-map-land", "#dfe3ea"), stroke: cssVar("--ceph-map-border", "#fff"),
-        strokeWidth: 0.4 },
+        strokeWidth: 0.25 },
       hover: { fillOpacity: 0.8 },
     },
     series: { regions: [{ attribute: "fill", scale: SCALE, values: buckets(regions) }] },

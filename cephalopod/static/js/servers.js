@@ -72,5 +72,16 @@ function setupColumns() {
   });
 }
 
+// When the chosen columns need more room than the page has, the table scrolls in its box: say so.
+function setupScrollHint() {
+  const wrap = document.querySelector(".table-wrap");
+  const hint = document.querySelector("[data-scroll-hint]");
+  if (!wrap || !hint) return;
+  const update = () => { hint.hidden = wrap.scrollWidth <= wrap.clientWidth + 1; };
+  new ResizeObserver(update).observe(wrap.querySelector("table"));
+  new ResizeObserver(update).observe(wrap);
+}
+
 setupColumns();
+setupScrollHint();
 setupDeleteDialog();
