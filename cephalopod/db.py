@@ -1,15 +1,18 @@
-"""Declarative base, the shared column types and the Flask-SQLAlchemy handle."""
+"""Declarative base, the shared column types, the Flask-SQLAlchemy handle, and `Meta`.
+
+`Meta` is the one table of no domain: small facts about the database itself.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -59,8 +62,32 @@ class Base(DeclarativeBase):
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
+    if TYPE_CHECKING:
+        # every model maps one Table (none maps a join or a select): Core statements take it
+        __table__: ClassVar[sa.Table]
+
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    # db.Model is a class Flask-SQLAlchemy builds at run time (Base's body under its bind-key,
+    # table-name and query mixins), and mypy cannot subclass an attribute (python/mypy#8603):
+    # the models are checked against Base, whose declarative API that class keeps.
+    Model = Base
+else:
+    Model = db.Model
+
+
+class Meta(Model):
+    """Small key/value facts about the database (field settings' fingerprint, data version...)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text())
+
+    def __repr__(self) -> str:
+        return f"<Meta {self.key}>"
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
