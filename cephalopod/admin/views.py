@@ -156,10 +156,13 @@ def statistics(status: str) -> dict[str, Any]:
 
 
 def active_history(status: str) -> dict[str, Any]:
-    """Active instances per day, as ``GET /api/admin/statistics/trend?field=instances&interval=day``
-    answers them (the same cache entry): the page draws the chart and its table from it."""
+    """Active instances per day, as the trend API answers ``field=instances&interval=day``.
+
+    The same cache entry as the API's: the page draws the chart and its table from it.
+    """
     key = (field_registry().fingerprint(), INSTANCES, "day", status)
-    return builtins(cached("trend", key, lambda: trend(None, "day", status)))
+    history: dict[str, Any] = builtins(cached("trend", key, lambda: trend(None, "day", status)))
+    return history
 
 
 def statistics_status(args: MultiDict[str, str]) -> str:
