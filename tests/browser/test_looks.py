@@ -36,6 +36,10 @@ MODES: dict[str, tuple[int, int, str, bool]] = {
 }
 
 
+#: Pages whose light 1280 px look the other flows already give to axe (little hides in details).
+LIGHT_AXE_ELSEWHERE = {"home", "servers-empty", "login"}
+
+
 def pages(live: LiveApp) -> list[tuple[str, str]]:
     return [
         ("home", "/"),
@@ -81,6 +85,7 @@ def test_every_page_at_a_desk_on_a_phone_and_in_the_dark(
 ) -> None:
     name, context = mode
     axe = MODES[name][3]
+    skip_axe = LIGHT_AXE_ELSEWHERE if MODES[name][2] == "light" else set()
     if LONG_NAME not in live.seeded:
         live.seeded[LONG_NAME] = live.register(LONG_NAME, "127.0.0.3")
     watch.allow_status(404)  # the not-found page, on purpose
@@ -94,7 +99,7 @@ def test_every_page_at_a_desk_on_a_phone_and_in_the_dark(
             # the list fits 1280 px with its default columns; more scroll inside its own box
             fits = page.locator(".table-wrap").evaluate("(w) => w.scrollWidth <= w.clientWidth")
             assert fits, "the server list does not fit 1280 px"
-        if axe:
+        if axe and page_name not in skip_axe:
             open_every_details(page)
             check_axe(page)
             open_every_details(page, False)
@@ -109,5 +114,5 @@ def test_every_page_at_a_desk_on_a_phone_and_in_the_dark(
     expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
     screenshot(page, f"looks-{name}-login")
     check_layout(page)
-    if axe:
+    if axe and "login" not in skip_axe:
         check_axe(page)
