@@ -69,12 +69,7 @@ def duplicate_keys() -> sa.Select[Any]:
     return sa.select(instances.c.url_key).group_by(instances.c.url_key).having(sa.func.count() > 1)
 
 
-def earliest_registered() -> sa.ColumnElement[Any]:
-    """A column: the uuid of the earliest registered instance with this row's url_key.
-
-    The row's own uuid when no earlier instance shares its key (``duplicate_of`` turns that
-    into None). One probe of the ``url_key`` index per row.
-    """
+def _earliest_probe() -> sa.ScalarSelect[Any]:
     other = instances.alias("earliest")
     return (
         sa.select(other.c.uuid)
@@ -82,8 +77,27 @@ def earliest_registered() -> sa.ColumnElement[Any]:
         .order_by(other.c.registered_at, other.c.id)
         .limit(1)
         .scalar_subquery()
-        .label("earliest")
     )
+
+
+def earliest_registered() -> sa.ColumnElement[Any]:
+    """A column: the uuid of the earliest registered instance with this row's url_key.
+
+    The row's own uuid when no earlier instance shares its key (``duplicate_of`` turns that
+    into None). One probe of the ``url_key`` index per row: for a page of rows.
+    """
+    return _earliest_probe().label("earliest")
+
+
+def earliest_if_duplicate() -> sa.ColumnElement[Any]:
+    """``earliest_registered`` for reads of many rows: NULL where no other row shares the key.
+
+    The shared keys are found once (``duplicate_keys``: one grouped pass over the url_key
+    index, kept by the database as a hashed set), so only duplicates probe the index; the
+    same ``duplicate_of`` follows, since a key nobody shares has no earlier instance.
+    """
+    shared = instances.c.url_key.in_(duplicate_keys())
+    return sa.case((shared, _earliest_probe()), else_=sa.null()).label("earliest")
 
 
 def duplicate_of(uuid: Any, earliest: Any) -> Any:
