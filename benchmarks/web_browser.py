@@ -78,6 +78,7 @@ class Live:
     browser: Browser
     cookies: list[Any]
     list_url: str
+    list_rows: int
 
 
 def free_port() -> int:
@@ -87,10 +88,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_live(settings: Path, folder: Path, user: tuple[str, str], list_url: str) -> Live:
+def start_live(
+    settings: Path, folder: Path, user: tuple[str, str], list_url: str, list_rows: int
+) -> Live:
     """Start ``cephalopod run`` on the settings, wait for it, launch Chromium and log in.
 
-    ``list_url`` is the Servers page to time (a path with its query).
+    ``list_url`` is the Servers page to time (a path with its query), which shows
+    ``list_rows`` rows.
     """
     port = free_port()
     env = {
@@ -128,7 +132,7 @@ def start_live(settings: Path, folder: Path, user: tuple[str, str], list_url: st
         playwright.stop()
         _stop(process)
         raise
-    return Live(process, url, log, playwright, browser, cookies, list_url)
+    return Live(process, url, log, playwright, browser, cookies, list_url, list_rows)
 
 
 def _wait_for(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -165,24 +169,24 @@ def stop_live(live: Live) -> None:
         _stop(live.process)
 
 
-def _list_load(page: Page, url: str) -> dict[str, float]:
-    page.goto(url, wait_until="load")
+def _list_load(page: Page, live: Live) -> dict[str, float]:
+    page.goto(live.list_url, wait_until="load")
     timings = page.evaluate(NAVIGATION)
-    if page.locator("tr[data-uuid]").count() != 50:
-        raise RuntimeError("the list page did not show 50 rows")
+    if page.locator("tr[data-uuid]").count() != live.list_rows:
+        raise RuntimeError(f"the list page did not show {live.list_rows} rows")
     return timings
 
 
-def _statistics_load(page: Page, _url: str) -> dict[str, float]:
+def _statistics_load(page: Page, _live: Live) -> dict[str, float]:
     page.goto("/statistics", wait_until="commit")
     drawn = page.wait_for_function(DRAWN, polling="raf", timeout=DRAW_TIMEOUT_MS).json_value()
     return {**page.evaluate(NAVIGATION), "drawn": float(drawn)}
 
 
-def _loads(live: Live, load: Any, key: str, repeat: int) -> tuple[list[float], list[float]]:
-    """Time ``repeat`` loads, each a first visit and a visit after: (first, cached) ms."""
-    first: list[float] = []
-    again: list[float] = []
+def _loads(live: Live, load: Any, repeat: int) -> tuple[list[dict[str, float]], ...]:
+    """Time ``repeat`` loads, each a first visit and a visit after: (first, cached) timings."""
+    first: list[dict[str, float]] = []
+    again: list[dict[str, float]] = []
     for _ in range(repeat):
         context = live.browser.new_context(
             base_url=live.url, viewport={"width": 1280, "height": 900}
@@ -192,8 +196,8 @@ def _loads(live: Live, load: Any, key: str, repeat: int) -> tuple[list[float], l
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
-            first.append(load(page, live.list_url)[key])
-            again.append(load(page, live.list_url)[key])
+            first.append(load(page, live))
+            again.append(load(page, live))
             if errors:
                 raise RuntimeError(f"the page raised: {errors}")
         finally:
@@ -205,7 +209,8 @@ def browser_round(live: Live, record: Callable[[str, list[float]], None], repeat
     """One round of the Chromium measurements, each given to ``record`` (name, times in ms).
 
     The server's caches are warmed first: the figures are the browser's part plus a page
-    served as usual, not the first computation after a change.
+    served as usual, not the first computation after a change. "first byte" is when the
+    page's HTML began to arrive (the server's part, over loopback HTTP).
     """
     for path in (live.list_url, "/statistics"):
         request = urllib.request.Request(  # noqa: S310 - loopback
@@ -214,9 +219,11 @@ def browser_round(live: Live, record: Callable[[str, list[float]], None], repeat
         )
         with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310
             reply.read()
-    first, again = _loads(live, _list_load, "interactive", repeat)
-    record("chromium: list interactive", first)
-    record("chromium: list interactive, from cache", again)
-    first, again = _loads(live, _statistics_load, "drawn", repeat)
-    record("chromium: statistics drawn", first)
-    record("chromium: statistics drawn, from cache", again)
+    for page, load, key in (
+        ("list", _list_load, "interactive"),
+        ("statistics", _statistics_load, "drawn"),
+    ):
+        first, again = _loads(live, load, repeat)
+        record(f"chromium: {page} {key}", [t[key] for t in first])
+        record(f"chromium: {page} {key}, from cache", [t[key] for t in again])
+        record(f"chromium: {page} first byte", [t["ttfb"] for t in first])
