@@ -26,13 +26,13 @@ from cephalopod.errors import register_error_handlers
 from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.instances.api import bp as instances_bp
+from cephalopod.schema import MIGRATIONS_DIR
 from cephalopod.services import EXTENSION, Services, Settings
 from cephalopod.stats.cache import StatsCache, connect_signals
 from cephalopod.stats.public import bp as public_bp
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MAX_BODY_BYTES = 64 * 1024
 
 
