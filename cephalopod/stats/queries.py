@@ -40,7 +40,7 @@ from cephalopod.stats.aggregate import (
     is_number,
     split_display,
 )
-from cephalopod.stats.cache import cached
+from cephalopod.stats.cache import DataState, cached, cached_registry, data_state
 from cephalopod.stats.fields import (
     COUNTRY,
     FieldRegistry,
@@ -413,28 +413,40 @@ def chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str, Any]]:
     return aggregated_chart(spec, status)
 
 
-def statistics(registry: FieldRegistry, status: str = "enabled") -> Statistics:
-    """Return the statistics page's numbers: counts, countries, registrations and charts."""
+def statistics(
+    registry: FieldRegistry, status: str = "enabled", state: DataState | None = None
+) -> Statistics:
+    """Return the statistics page's numbers: counts, countries, registrations and charts.
+
+    With the cache's ``state``, the counts and registrations (which no crawl changes) come
+    from the cache when only crawled data changed.
+    """
     if db.engine.dialect.name == "postgresql":
         # for the rest of this transaction: a plan that counts per instance looks expensive
         # enough for JIT compilation, which costs more than the query it would speed up
         db.session.execute(sa.text("SELECT set_config('jit', 'off', true)"))
-    total, enabled = instance_counts()
+    if state is None:
+        (total, enabled), days = instance_counts(), registrations()
+    else:
+        total, enabled = cached_registry("instance_counts", instance_counts, state)
+        days = cached_registry("registrations", registrations, state)
     return Statistics(
         instances=total,
         active=enabled,
         countries=[CountryShare(**share) for share in countries(status)],
-        registrations=registrations(),
+        registrations=days,
         charts=charts(registry, status, (total, enabled)),
     )
 
 
 def cached_statistics(registry: FieldRegistry, status: str = "enabled") -> Statistics:
     """Return ``statistics``, cached until the data or the settings change."""
+    state = data_state()
     return cached(
         "statistics",
         (registry.fingerprint(), status),
-        lambda: statistics(registry, status),
+        lambda: statistics(registry, status, state),
+        state,
     )
 
 
