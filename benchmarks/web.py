@@ -58,6 +58,8 @@ from cephalopod.settings import INSTANCE_ENV
 USER = ("bench", "a-benchmark-password")
 #: The list as the issue asks for it: first page, sorted by a crawled field, one country.
 LIST_URL = "/servers?sort=field:events&country=DE"
+#: What the statistics page's script fetches for its chart of active instances.
+TREND_URL = "/api/admin/statistics/trend?field=instances&interval=day&status=enabled"
 #: The crawl batch written before each "after a crawl" request (the crawler's default).
 CRAWL_BATCH = 500
 #: Issue 13's targets: milliseconds, and the list page's size in kB (kB = 1000 bytes).
@@ -80,6 +82,8 @@ class Results:
     rounds: dict[str, list[float]] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: the machine's 1-minute load average at each round's start (a shared machine)
+    loads: list[float] = field(default_factory=list)
 
     def add(self, name: str, times: list[float]) -> None:
         """Record one round's times of a measurement and print its line."""
@@ -106,7 +110,12 @@ class Results:
 
     def as_json(self) -> dict[str, Any]:
         """Every figure: per-round medians in ms, sizes in bytes."""
-        return {"rounds": self.rounds, "sizes": self.sizes, "notes": self.notes}
+        return {
+            "rounds": self.rounds,
+            "sizes": self.sizes,
+            "notes": self.notes,
+            "loads": self.loads,
+        }
 
 
 def _verdict(ok: bool) -> str:
@@ -257,6 +266,9 @@ def server_round(app: Flask, client: FlaskClient, results: Results, repeat: int)
     api = fetch(client, "/api/admin/statistics")
     results.add("statistics data, cached", timed(api, repeat))
     results.add("statistics data, after a crawl", timed(api, repeat, crawl))
+    trend = fetch(client, TREND_URL)
+    results.add("active instances' trend, cached", timed(trend, repeat))
+    results.add("active instances' trend, after a crawl", timed(trend, max(1, repeat // 2), crawl))
     export = fetch(client, "/api/admin/export?format=csv")
     results.add("CSV export, every instance", timed(export, max(1, repeat // 5)))
 
@@ -280,11 +292,16 @@ def run(args: argparse.Namespace, url: str, folder: Path) -> Results:
     live = (
         None
         if args.no_browser
-        else web_browser.start_live(settings, folder, USER, LIST_URL, list_rows(app))
+        else web_browser.start_live(settings, folder, USER, LIST_URL, list_rows(app), TREND_URL)
     )
     try:
         for number in range(1, args.rounds + 1):
-            print(f"round {number} — server time (Flask test client, in process)", flush=True)
+            results.loads.append(os.getloadavg()[0])
+            print(
+                f"round {number} — server time (Flask test client, in process);"
+                f" load average {results.loads[-1]:.1f} on {os.cpu_count()} cores",
+                flush=True,
+            )
             server_round(app, client, results, args.repeat)
             if live is not None:
                 print(f"round {number} — Chromium against `cephalopod run`", flush=True)
@@ -295,7 +312,11 @@ def run(args: argparse.Namespace, url: str, folder: Path) -> Results:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-    print(f"summary ({dialect}, {args.num} instances, {args.rounds} rounds): median of rounds")
+    loads = ", ".join(f"{load:.1f}" for load in results.loads)
+    print(
+        f"summary ({dialect}, {args.num} instances, {args.rounds} rounds): median of rounds"
+        f" (load average at each round's start: {loads})"
+    )
     for line in results.summary():
         print(line)
     for note in results.notes:

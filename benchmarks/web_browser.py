@@ -79,6 +79,7 @@ class Live:
     cookies: list[Any]
     list_url: str
     list_rows: int
+    trend_url: str
 
 
 def free_port() -> int:
@@ -89,12 +90,17 @@ def free_port() -> int:
 
 
 def start_live(
-    settings: Path, folder: Path, user: tuple[str, str], list_url: str, list_rows: int
+    settings: Path,
+    folder: Path,
+    user: tuple[str, str],
+    list_url: str,
+    list_rows: int,
+    trend_url: str,
 ) -> Live:
     """Start ``cephalopod run`` on the settings, wait for it, launch Chromium and log in.
 
     ``list_url`` is the Servers page to time (a path with its query), which shows
-    ``list_rows`` rows.
+    ``list_rows`` rows; ``trend_url`` what the statistics page fetches (warmed too).
     """
     port = free_port()
     env = {
@@ -132,7 +138,7 @@ def start_live(
         playwright.stop()
         _stop(process)
         raise
-    return Live(process, url, log, playwright, browser, cookies, list_url, list_rows)
+    return Live(process, url, log, playwright, browser, cookies, list_url, list_rows, trend_url)
 
 
 def _wait_for(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
@@ -208,21 +214,20 @@ def _loads(live: Live, load: Any, repeat: int) -> tuple[list[dict[str, float]], 
 def browser_round(live: Live, record: Callable[[str, list[float]], None], repeat: int) -> None:
     """One round of the Chromium measurements, each given to ``record`` (name, times in ms).
 
-    The server's caches are warmed first: the figures are the browser's part plus a page
-    served as usual, not the first computation after a change. "first byte" is when the
+    The server's caches are warmed first (the pages and the trend the statistics page
+    fetches): the figures are the browser's part plus pages served as usual, not the first
+    computation after a change (the server-time figures give that). "first byte" is when the
     page's HTML began to arrive (the server's part, over loopback HTTP).
     """
-    for path in (live.list_url, "/statistics"):
-        request = urllib.request.Request(  # noqa: S310 - loopback
-            live.url + path,
-            headers={"Cookie": "; ".join(f"{c['name']}={c['value']}" for c in live.cookies)},
-        )
-        with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310
-            reply.read()
-    for page, load, key in (
-        ("list", _list_load, "interactive"),
-        ("statistics", _statistics_load, "drawn"),
+    cookie = "; ".join(f"{c['name']}={c['value']}" for c in live.cookies)
+    for page, load, key, warm in (
+        ("list", _list_load, "interactive", (live.list_url,)),
+        ("statistics", _statistics_load, "drawn", ("/statistics", live.trend_url)),
     ):
+        for path in warm:  # right before: a cached entry lives a minute (stats.cache.MAX_AGE)
+            request = urllib.request.Request(live.url + path, headers={"Cookie": cookie})  # noqa: S310
+            with urllib.request.urlopen(request, timeout=60) as reply:  # noqa: S310 - loopback
+                reply.read()
         first, again = _loads(live, load, repeat)
         record(f"chromium: {page} {key}", [t[key] for t in first])
         record(f"chromium: {page} {key}, from cache", [t[key] for t in again])

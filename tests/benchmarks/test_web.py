@@ -23,6 +23,8 @@ OTHERS = {
     "list, after a crawl",
     "statistics page, after a crawl",
     "CSV export, every instance",
+    "active instances' trend, cached",
+    "active instances' trend, after a crawl",
     "chromium: list interactive, from cache",
     "chromium: statistics drawn, from cache",
     "chromium: list first byte",
@@ -68,7 +70,8 @@ def test_the_web_suite_measures_everything_on_sqlite_with_chromium(tmp_path: Pat
     assert name.startswith("list page HTML, ")
     assert size > 10_000
     assert figures["notes"] == []
-    assert "summary (sqlite, 200 instances, 2 rounds)" in output
+    assert "summary (sqlite, 200 instances, 2 rounds): median of rounds (load average" in output
+    assert len(figures["loads"]) == 2
     assert "target < 2000" in output  # the verdicts are printed
 
 
