@@ -9,7 +9,9 @@ snapshots each), writes one settings file that both the app in this process and 
 
 - **Server time**: a Flask test client logged in through the real log-in form, in this
   process: the whole request (routing, session, queries, template, body), no HTTP server, no
-  network. Each figure is the median of ``--repeat`` requests after one warm-up.
+  network. Each figure is the median of ``--repeat`` requests after one warm-up, with the
+  CPU time the request cost this process and the database server (``Meter``): on a shared
+  machine the wall time follows the load, the CPU time much less.
   "After a crawl" means each request follows a batch of 500 changed crawl results written
   by the crawl store itself (``store_results``, which replaces the statistics' data version).
 - **Chromium** (``benchmarks.web_browser``): Playwright driving Debian's Chromium, launched
@@ -44,7 +46,7 @@ from flask.testing import FlaskClient
 from benchmarks import web_browser
 from benchmarks.fleet import FIELD_SETTINGS, VERSIONS
 from benchmarks.seed import crawled, seed
-from benchmarks.stats import database, timed
+from benchmarks.stats import database
 from cephalopod.app import create_app
 from cephalopod.auth.operations import create_user
 from cephalopod.crawler.results import FetchResult
@@ -80,17 +82,23 @@ class Results:
     """Each measurement's per-round medians (ms), plus sizes and notes."""
 
     rounds: dict[str, list[float]] = field(default_factory=dict)
+    #: the CPU milliseconds per request, per-round medians (server time measurements only)
+    cpu: dict[str, list[float]] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     #: the machine's 1-minute load average at each round's start (a shared machine)
     loads: list[float] = field(default_factory=list)
 
-    def add(self, name: str, times: list[float]) -> None:
-        """Record one round's times of a measurement and print its line."""
+    def add(self, name: str, times: list[float], cpu: list[float] | None = None) -> None:
+        """Record one round's times (and CPU times) of a measurement and print its line."""
         median = statistics.median(times)
         self.rounds.setdefault(name, []).append(median)
         spread = f"(min {min(times):.1f}, max {max(times):.1f}, n={len(times)})"
-        print(f"  {name:38s} median {median:8.1f} ms  {spread}", flush=True)
+        used = ""
+        if cpu:
+            self.cpu.setdefault(name, []).append(statistics.median(cpu))
+            used = f"  CPU {self.cpu[name][-1]:.1f} ms"
+        print(f"  {name:38s} median {median:8.1f} ms  {spread}{used}", flush=True)
 
     def summary(self) -> list[str]:
         """Lines of the median of rounds, the range and the verdict per measurement."""
@@ -100,7 +108,8 @@ class Results:
             target = TARGETS_MS.get(name)
             verdict = "" if target is None else f"  target < {target}: {_verdict(middle < target)}"
             span = f"{min(medians):.1f} to {max(medians):.1f}"
-            lines.append(f"  {name:38s} {middle:8.1f} ms  (rounds {span}){verdict}")
+            used = f", CPU {statistics.median(self.cpu[name]):.1f} ms" if name in self.cpu else ""
+            lines.append(f"  {name:38s} {middle:8.1f} ms  (rounds {span}{used}){verdict}")
         for name, size in self.sizes.items():
             lines.append(
                 f"  {name:38s} {size / 1000:8.1f} kB"
@@ -112,6 +121,7 @@ class Results:
         """Every figure: per-round medians in ms, sizes in bytes."""
         return {
             "rounds": self.rounds,
+            "cpu": self.cpu,
             "sizes": self.sizes,
             "notes": self.notes,
             "loads": self.loads,
@@ -246,31 +256,88 @@ class Crawl:
             db.session.remove()
 
 
+class Meter:
+    """Times calls: wall time, and the CPU time this process and the database server used.
+
+    The CPU time counts this process (the app, and SQLite inside it) and, on PostgreSQL,
+    the server processes of the benchmark's database (read from ``/proc``), not the
+    parallel workers a query may start: a figure the machine's load changes far less.
+    """
+
+    def __init__(self, app: Flask, results: Results, repeat: int) -> None:
+        self.app, self.results, self.repeat = app, results, repeat
+        self.postgres = sa.make_url(app.config["SQLALCHEMY_DATABASE_URI"]).get_backend_name()
+        self.postgres = self.postgres == "postgresql"
+
+    def _backends(self) -> list[int]:
+        if not self.postgres:
+            return []
+        query = sa.text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+        with self.app.app_context():
+            pids = list(db.session.scalars(query))
+            db.session.remove()
+        return pids
+
+    @staticmethod
+    def _cpu(pids: list[int]) -> float:
+        total = time.process_time()
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except FileNotFoundError:  # a connection closed meanwhile
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
+
+    def __call__(
+        self,
+        name: str,
+        call: Callable[[], Any],
+        repeat: int | None = None,
+        before: Callable[[], Any] | None = None,
+    ) -> None:
+        """Call once to warm up, then ``repeat`` times (after ``before``); record the times."""
+        call()
+        wall: list[float] = []
+        cpu: list[float] = []
+        for _ in range(repeat or self.repeat):
+            if before is not None:
+                before()
+            pids = self._backends()
+            used, start = self._cpu(pids), time.perf_counter()
+            call()
+            wall.append((time.perf_counter() - start) * 1000)
+            cpu.append((self._cpu(pids) - used) * 1000)
+        self.results.add(name, wall, cpu)
+
+
 def server_round(app: Flask, client: FlaskClient, results: Results, repeat: int) -> None:
     """One round of every server-time measurement."""
     crawl = Crawl(app)
-    results.add("home page", timed(fetch(client, "/"), repeat))
+    measure = Meter(app, results, repeat)
+    measure("home page", fetch(client, "/"))
     body = fetch(client, LIST_URL)()
     rows = body.count(b"data-uuid=")
     if rows != list_rows(app):
         results.notes.append(f"the list page had {rows} rows, not {list_rows(app)}")
     results.sizes[f"list page HTML, {rows} rows"] = len(body)
-    results.add("list: crawled-field sort, country", timed(fetch(client, LIST_URL), repeat))
-    results.add("list, after a crawl", timed(fetch(client, LIST_URL), repeat, crawl))
+    measure("list: crawled-field sort, country", fetch(client, LIST_URL))
+    measure("list, after a crawl", fetch(client, LIST_URL), before=crawl)
     details = detail_urls(app)
-    results.add("detail page", timed(cycle([fetch(client, u) for u in details]), repeat))
-    results.add("statistics page", timed(fetch(client, "/statistics"), repeat))
-    results.add(
-        "statistics page, after a crawl", timed(fetch(client, "/statistics"), repeat, crawl)
-    )
+    measure("detail page", cycle([fetch(client, u) for u in details]))
+    measure("statistics page", fetch(client, "/statistics"))
+    measure("statistics page, after a crawl", fetch(client, "/statistics"), before=crawl)
     api = fetch(client, "/api/admin/statistics")
-    results.add("statistics data, cached", timed(api, repeat))
-    results.add("statistics data, after a crawl", timed(api, repeat, crawl))
+    measure("statistics data, cached", api)
+    measure("statistics data, after a crawl", api, before=crawl)
     trend = fetch(client, TREND_URL)
-    results.add("active instances' trend, cached", timed(trend, repeat))
-    results.add("active instances' trend, after a crawl", timed(trend, max(1, repeat // 2), crawl))
-    export = fetch(client, "/api/admin/export?format=csv")
-    results.add("CSV export, every instance", timed(export, max(1, repeat // 5)))
+    measure("active instances' trend, cached", trend)
+    measure("active instances' trend, after a crawl", trend, max(1, repeat // 2), crawl)
+    measure(
+        "CSV export, every instance",
+        fetch(client, "/api/admin/export?format=csv"),
+        max(1, repeat // 5),
+    )
 
 
 def run(args: argparse.Namespace, url: str, folder: Path) -> Results:

@@ -66,6 +66,9 @@ def test_the_web_suite_measures_everything_on_sqlite_with_chromium(tmp_path: Pat
     for name, medians in figures["rounds"].items():
         assert len(medians) == 2, name  # one median per round
         assert all(m > 0 for m in medians), name
+    server = {name for name in figures["rounds"] if not name.startswith("chromium")}
+    assert set(figures["cpu"]) == server
+    assert all(len(cpu) == 2 and min(cpu) > 0 for cpu in figures["cpu"].values())
     ((name, size),) = figures["sizes"].items()
     assert name.startswith("list page HTML, ")
     assert size > 10_000
@@ -82,3 +85,5 @@ def test_the_web_suite_runs_on_a_postgresql_database_of_its_own(tmp_path: Path) 
     figures, output = _run(tmp_path, "--no-browser", "--dburl", PG_ADMIN_URL)
     assert set(figures["rounds"]) == {n for n in set(TARGETS_MS) | OTHERS if "chromium" not in n}
     assert "summary (postgresql, 200 instances, 2 rounds)" in output
+    assert set(figures["cpu"]) == set(figures["rounds"])
+    assert all(min(cpu) > 0 for cpu in figures["cpu"].values())
