@@ -56,6 +56,7 @@ from cephalopod.schedule import CRAWL_ALL, periodic_jobs
 from cephalopod.serialize import builtins
 from cephalopod.services import services
 from cephalopod.stats import queries as stats_queries
+from cephalopod.stats.aggregate import CountryEntry
 from cephalopod.stats.queries import status_filter
 
 log = logging.getLogger(__name__)
@@ -82,12 +83,14 @@ def latest_servers(count: int) -> list[dict[str, Any]]:
     """
     query = instance_queries.ListQuery(sort="registered", order="desc", per_page=count)
     ids = instance_queries.page_ids(query)
-    return builtins(instance_queries.items(ids, field_registry()))
+    items: list[dict[str, Any]] = builtins(instance_queries.items(ids, field_registry()))
+    return items
 
 
 def list_page(query: Any) -> dict[str, Any]:
     """The page of servers, exactly as ``GET /api/admin/instances`` answers it."""
-    return builtins(instance_queries.list_instances(query, field_registry()))
+    page: dict[str, Any] = builtins(instance_queries.list_instances(query, field_registry()))
+    return page
 
 
 def instance_counts() -> Any:
@@ -95,7 +98,7 @@ def instance_counts() -> Any:
     return instance_queries.instance_counts()
 
 
-def list_countries() -> list[dict[str, Any]]:
+def list_countries() -> list[CountryEntry]:
     """Each country with its number of servers of any status: the list's country filter.
 
     The statistics' own count per country (as in ``GET /api/admin/statistics?status=all``),
@@ -162,7 +165,8 @@ def active_job_id() -> str | None:
 
 def statistics(status: str) -> dict[str, Any]:
     """The statistics as ``GET /api/admin/statistics?status=`` answers them (cached)."""
-    return builtins(stats_queries.cached_statistics(field_registry(), status))
+    numbers: dict[str, Any] = builtins(stats_queries.cached_statistics(field_registry(), status))
+    return numbers
 
 
 def statistics_status(args: MultiDict[str, str]) -> str:
@@ -176,8 +180,7 @@ def crawl_overview() -> dict[str, Any]:
     last = db.session.scalar(sa.select(CrawlJob).order_by(CrawlJob.created_at.desc()).limit(1))
     now = datetime.now(UTC)
     due: datetime | None = None
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    for job in periodic_jobs(app.config):
+    for job in periodic_jobs(current_app.config):
         if job.task == CRAWL_ALL:
             try:
                 moment = next_run(job, now)
@@ -328,7 +331,9 @@ def servers() -> str | tuple[str, int]:
     def page_url(number: int) -> str:
         return _list_url(plain) + ("&" if "?" in _list_url(plain) else "?") + f"page={number}"
 
-    export_args = {k: v for k, v in plain.items() if k not in ("page", "per_page", "columns")}
+    export_args: dict[str, Any] = {  # url_for's own keywords (_external...) are not str
+        k: v for k, v in plain.items() if k not in ("page", "per_page", "columns")
+    }
     return render_template(
         "admin/servers.html",
         query=query,

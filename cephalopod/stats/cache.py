@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -45,6 +45,8 @@ REGISTRY_VERSION = "registry_version"
 VERSIONS = (DATA_VERSION, REGISTRY_VERSION)
 MAX_AGE = 60.0
 MAX_ENTRIES = 16
+
+T = TypeVar("T")
 
 meta = Meta.__table__
 instances = Instance.__table__
@@ -70,12 +72,12 @@ class DataState(NamedTuple):
 
     data: str | None  #: ``data_version``
     registry: str | None  #: ``registry_version``
-    count: int  #: the guard: rows in ``instances`` and the largest id
+    rows: int  #: the guard: rows in ``instances`` and the largest id
     largest: int | None
 
     def registry_key(self) -> tuple[Any, ...]:
         """The part that moves when instances are registered, edited or deleted."""
-        return (self.registry, self.count, self.largest)
+        return (self.registry, self.rows, self.largest)
 
 
 def data_state() -> DataState:
@@ -85,27 +87,27 @@ def data_state() -> DataState:
             sa.select(meta.c.key, meta.c.value).where(meta.c.key.in_(VERSIONS))
         ).all()
     )
-    count, largest = db.session.execute(
+    rows, largest = db.session.execute(
         sa.select(sa.func.count(), sa.func.max(instances.c.id))
     ).one()
-    return DataState(tokens.get(DATA_VERSION), tokens.get(REGISTRY_VERSION), count, largest)
+    return DataState(tokens.get(DATA_VERSION), tokens.get(REGISTRY_VERSION), rows, largest)
 
 
 class StatsCache:
     """Computed results by key, the newest MAX_ENTRIES, each at most MAX_AGE seconds old."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, object]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_or_compute(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    def get_or_compute(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """Return the cached value of ``key``, computing and keeping it when absent or old."""
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and now - entry[0] < MAX_AGE:
                 self._entries.move_to_end(key)
-                return entry[1]
+                return cast(T, entry[1])  # the key names the computation that stored it
         value = compute()  # outside the lock: two misses may compute twice, never block
         with self._lock:
             self._entries[key] = (now, value)
@@ -123,9 +125,9 @@ class StatsCache:
 def cached(
     name: str,
     parts: tuple[Any, ...],
-    compute: Callable[[], Any],
+    compute: Callable[[], T],
     state: DataState | None = None,
-) -> Any:
+) -> T:
     """Return ``compute()`` for (name, parts, data state), from the app's cache.
 
     ``state`` is the ``data_state()`` the caller read already (else it is read here).
@@ -134,7 +136,7 @@ def cached(
     return services().stats_cache.get_or_compute(key, compute)
 
 
-def cached_registry(name: str, compute: Callable[[], Any], state: DataState) -> Any:
+def cached_registry(name: str, compute: Callable[[], T], state: DataState) -> T:
     """Return ``compute()``, a function of the registered instances that no crawl changes."""
     return services().stats_cache.get_or_compute((name, *state.registry_key()), compute)
 
