@@ -190,6 +190,23 @@ def test_home_counts_link_to_the_filtered_list(logged_in: FlaskClient, fleet) ->
     assert "<progress" in html
 
 
+def test_home_counts_agree_with_the_api(logged_in: FlaskClient, fleet) -> None:
+    """Each Home number is the API's total of the list it links to (one grouped query)."""
+    html = _text(logged_in, "/")
+    tiles = dict(re.findall(r'href="/servers\?([a-z]+=[a-z]+)"><strong>(\d+)</strong>', html))
+    assert set(tiles) == {
+        "status=all", "status=enabled", "health=ok", "health=error", "health=never"
+    }  # fmt: skip
+    for link, shown in tiles.items():
+        assert int(shown) == logged_in.get(f"/api/admin/instances?{link}").json["total"], link
+    stats = logged_in.get("/api/admin/statistics?status=all").json
+    assert (stats["instances"], stats["active"]) == (
+        int(tiles["status=all"]),
+        int(tiles["status=enabled"]),
+    )
+    assert sum(int(tiles[f"health={h}"]) for h in ("ok", "error", "never")) == stats["instances"]
+
+
 # --- servers ------------------------------------------------------------------------------------
 
 
@@ -223,6 +240,21 @@ def test_sort_headers_reverse_and_filters_stay_in_the_url(logged_in, fleet) -> N
     html = _text(logged_in, "/servers?health=never&q=First")
     assert ">First</a>" in html
     assert ">Second</a>" not in html
+
+
+def test_country_filter_counts_agree_with_the_statistics(logged_in, fleet, app) -> None:
+    with app.app_context():  # a disabled server in another country counts too (status all)
+        second = db.session.scalars(
+            sa.select(Instance).where(Instance.organization == "Second")
+        ).one()
+        second.country_code, second.country_name = "FR", "France"
+        db.session.commit()
+    html = _text(logged_in, "/servers")
+    options = re.findall(r'<option value="([A-Z]{2})"[^>]*>([^<]+) \((\d+)\)</option>', html)
+    countries = logged_in.get("/api/admin/statistics?status=all").json["countries"]
+    expected = [(c["code"], c["name"], str(c["count"])) for c in countries if c["code"]]
+    assert options == expected
+    assert sorted(options) == [("DE", "Germany", "1"), ("FR", "France", "1")]
 
 
 def test_list_agrees_with_the_api(logged_in: FlaskClient, fleet) -> None:
