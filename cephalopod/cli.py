@@ -7,6 +7,7 @@ most of a second), and the app is built only when a command asks for it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 import sys
@@ -25,15 +26,29 @@ class AppContext:
     """Creates the app on first use, so ``--help`` works even with broken settings."""
 
     def __init__(self) -> None:
-        self._app: Flask | None = None
+        self._apps: dict[bool, Flask] = {}
 
     @property
     def app(self) -> Flask:
-        if self._app is None:
+        """The whole app."""
+        return self._get(web=True)
+
+    @property
+    def app_without_web(self) -> Flask:
+        """The app without its web stack, for commands that serve no request (``crawl``)."""
+        return self._get(web=False)
+
+    @property
+    def built(self) -> list[Flask]:
+        """The apps built so far (none until a command asked for one)."""
+        return list(self._apps.values())
+
+    def _get(self, web: bool) -> Flask:
+        if web not in self._apps:
             from cephalopod.app import create_app
 
-            self._app = create_app()
-        return self._app
+            self._apps[web] = create_app(web=web)
+        return self._apps[web]
 
 
 pass_app = click.make_pass_decorator(AppContext, ensure=True)
@@ -220,3 +235,8 @@ def main(argv: list[str] | None = None) -> None:
     except SettingsError as exc:
         click.echo(f"Configuration error: {exc}", err=True)
         sys.exit(2)
+    finally:
+        # The process ends now: its exit need not look for cycles among the objects of the
+        # loaded application (SQLAlchemy, Flask: hundreds of thousands, none garbage), which
+        # cost a command a quarter of a second of CPU after it had done its work (measured).
+        gc.freeze()
