@@ -20,11 +20,9 @@ from cephalopod.background import create_runner
 from cephalopod.crawler.tasks import TASKS
 from cephalopod.db import db, sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
-from cephalopod.schema import MIGRATIONS_DIR, init_migrations
+from cephalopod.schema import init_migrations
 from cephalopod.services import EXTENSION, Services, Settings
 from cephalopod.stats.cache import StatsCache, connect_signals
-
-__all__ = ["MIGRATIONS_DIR", "create_app"]
 
 log = logging.getLogger(__name__)
 

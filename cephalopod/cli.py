@@ -1,8 +1,9 @@
 """The ``cephalopod`` command (also ``python -m cephalopod`` and ``python manage.py``).
 
-Commands import what they use inside their function: ``cephalopod --help`` and a command
-with broken settings then cost no application import (SQLAlchemy, the crawler's aiohttp:
-most of a second), and the app is built only when a command asks for it.
+Commands import what they use inside their function (each such import says "lazy"):
+``cephalopod --help`` and a command with broken settings then cost no application import
+(SQLAlchemy, the models, the app: 0.4 to 1.5 s here), and the app is built only when a
+command asks for it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import click
 from flask import Flask
 
 from cephalopod.crawler.cli import register as register_crawler
+from cephalopod.geo.cli import register as register_geo
 from cephalopod.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ class AppContext:
 
     def _get(self, web: bool) -> Flask:
         if web not in self._apps:
-            from cephalopod.app import create_app
+            from cephalopod.app import create_app  # lazy: the whole app (docstring)
 
             self._apps[web] = create_app(web=web)
         return self._apps[web]
@@ -83,7 +85,7 @@ def _confirm(yes: bool, question: str) -> None:
 @pass_app
 def db_create(ctx: AppContext) -> None:
     """Create the tables (an empty database is stamped with the newest migration)."""
-    from cephalopod.schema import create_schema
+    from cephalopod.schema import create_schema  # lazy: SQLAlchemy (docstring)
 
     with ctx.app.app_context():
         create_schema()
@@ -95,7 +97,7 @@ def db_create(ctx: AppContext) -> None:
 @pass_app
 def db_drop(ctx: AppContext, yes: bool) -> None:
     """Drop every table and all data."""
-    from cephalopod.schema import drop_schema
+    from cephalopod.schema import drop_schema  # lazy: SQLAlchemy (docstring)
 
     _confirm(yes, "Drop every table and ALL data?")
     with ctx.app.app_context():
@@ -108,7 +110,7 @@ def db_drop(ctx: AppContext, yes: bool) -> None:
 @pass_app
 def db_recreate(ctx: AppContext, yes: bool) -> None:
     """Drop every table, then create them empty."""
-    from cephalopod.schema import create_schema, drop_schema
+    from cephalopod.schema import create_schema, drop_schema  # lazy: SQLAlchemy (docstring)
 
     _confirm(yes, "Drop every table and ALL data, then create empty tables?")
     with ctx.app.app_context():
@@ -121,7 +123,7 @@ def db_recreate(ctx: AppContext, yes: bool) -> None:
 @pass_app
 def db_upgrade(ctx: AppContext) -> None:
     """Apply pending migrations."""
-    from cephalopod.schema import prepare_database
+    from cephalopod.schema import prepare_database  # lazy: SQLAlchemy (docstring)
 
     with ctx.app.app_context():
         prepare_database()
@@ -132,7 +134,7 @@ def db_upgrade(ctx: AppContext) -> None:
 
 
 def _create_user(ctx: AppContext, username: str, password: str) -> None:
-    from cephalopod.auth.operations import UserError, create_user
+    from cephalopod.auth.operations import UserError, create_user  # lazy: SQLAlchemy (docstring)
 
     with ctx.app.app_context():
         try:
@@ -167,7 +169,7 @@ def create_user_cmd(ctx: AppContext, username: str, password: str | None) -> Non
 @pass_app
 def create_token_cmd(ctx: AppContext, username: str) -> None:
     """Print a new API token for USERNAME (shown once, alone on the last line)."""
-    from cephalopod.auth.operations import UserError, create_token
+    from cephalopod.auth.operations import UserError, create_token  # lazy: SQLAlchemy (docstring)
 
     with ctx.app.app_context():
         try:
@@ -183,7 +185,7 @@ def create_token_cmd(ctx: AppContext, username: str) -> None:
 
 def ensure_first_user(app: Flask) -> str | None:
     """Create ``admin`` with a random password when there is no user; return that password."""
-    from cephalopod.auth.operations import count_users, create_user
+    from cephalopod.auth.operations import count_users, create_user  # lazy: SQLAlchemy (docstring)
 
     with app.app_context():
         if count_users():
@@ -205,8 +207,8 @@ def _serve_options(func: Any) -> Any:
 @pass_app
 def run(ctx: AppContext, host: str, port: int) -> None:
     """Serve the web interface and the API (and crawl on schedule when there is no broker)."""
-    from cephalopod.schema import prepare_database
-    from cephalopod.server import serve
+    from cephalopod.schema import prepare_database  # lazy: SQLAlchemy (docstring)
+    from cephalopod.server import serve  # lazy: SQLAlchemy (docstring)
 
     app = ctx.app
     with app.app_context():
@@ -226,6 +228,7 @@ run_alias.params = list(run.params)
 
 
 register_crawler(cli, pass_app)
+register_geo(cli, pass_app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,4 +1,7 @@
-"""Declarative base, the shared column types and the Flask-SQLAlchemy handle."""
+"""Declarative base, the shared column types, the Flask-SQLAlchemy handle, and `Meta`.
+
+`Meta` is the one table of no domain: small facts about the database itself.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -61,6 +64,18 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+
+class Meta(db.Model):
+    """Small key/value facts about the database (field settings' fingerprint, data version...)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text())
+
+    def __repr__(self) -> str:
+        return f"<Meta {self.key}>"
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -21,6 +21,7 @@ from cephalopod.stats.refresh import refresh_display_values_if_stale
 
 log = logging.getLogger(__name__)
 
+#: Alembic's scripts: the schema's history, applied by `ensure_schema`.
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The revision of the newest migration in MIGRATIONS_DIR (the single head): change it with
 #: each new migration; tests/test_migrations.py fails until it matches.

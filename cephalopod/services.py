@@ -15,7 +15,7 @@ from flask import Flask, current_app
 
 from cephalopod.background import Runner
 from cephalopod.crawler.config import CrawlConfig
-from cephalopod.crawler.fetch import Endpoint
+from cephalopod.crawler.results import Endpoint
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.schedule import Periodic, periodic_jobs
 from cephalopod.stats.fields import FieldRegistry

@@ -20,11 +20,12 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
-from cephalopod.app import MIGRATIONS_DIR, create_app
+from cephalopod.app import create_app
 from cephalopod.db import JSONType, db
 from cephalopod.instances.models import INSTANCES_FILLFACTOR, Instance
 from cephalopod.schema import (
     HEAD_REVISION,
+    MIGRATIONS_DIR,
     at_head,
     create_schema,
     database_revisions,

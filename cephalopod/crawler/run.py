@@ -15,14 +15,13 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
 
 from cephalopod.crawler.config import CrawlConfig
-from cephalopod.crawler.fetch import Fetcher
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.store import BatchOutcome
@@ -30,6 +29,9 @@ from cephalopod.crawler.writer import long_lived_objects_frozen, writer
 from cephalopod.db import db
 from cephalopod.instances.models import Instance
 from cephalopod.services import services
+
+if TYPE_CHECKING:  # imported by crawl(), see there
+    from cephalopod.crawler.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -135,16 +137,29 @@ def crawl(
     ``writer_process`` (default: for crawls of all instances) stores the results from a
     child process; crawls of given ids store from a thread of this process.
     """
+    # here, not at the top: create_app imports this module (through the tasks) in every web
+    # process and command, and aiohttp costs it 0.1 to 0.2 s; only a crawl needs it. Before
+    # the clocks start, as when the command imported the crawler at its start.
+    from cephalopod.crawler.fetch import Fetcher
+
     svc = services(app)
     config, locator = svc.settings.crawl, svc.geolocator
     with app.app_context():
         engine = db.engine
     use_process = ids is None if writer_process is None else writer_process
+    fetcher = Fetcher(
+        config.endpoints,
+        config.limits,
+        concurrency=config.concurrency,
+        allowed_networks=config.allowed_networks,
+        user_agent=config.user_agent,
+        decode=False,
+    )
     cpu = _cpu_seconds()
     with long_lived_objects_frozen():  # before the writer forks, so that it inherits it
         executor, store = writer(config, engine, locator, (job_id, chunk), use_process)
         with executor:
-            summary = asyncio.run(_crawl(engine, config, ids, progress, executor, store))
+            summary = asyncio.run(_crawl(engine, config, ids, progress, fetcher, executor, store))
     summary.cpu = _cpu_seconds() - cpu  # the writer process has ended: it is counted now
     return summary
 
@@ -160,6 +175,7 @@ async def _crawl(
     config: CrawlConfig,
     ids: Sequence[int] | None,
     progress: Progress | None,
+    fetcher: Fetcher,
     writer: Executor,
     store: Callable[[list[FetchResult]], BatchOutcome],
 ) -> CrawlSummary:
@@ -186,14 +202,7 @@ async def _crawl(
             targets = await loop.run_in_executor(reader, load_targets, engine, ids)
         batch: list[FetchResult] = []
         flushed = time.monotonic()
-        async with Fetcher(
-            config.endpoints,
-            config.limits,
-            concurrency=config.concurrency,
-            allowed_networks=config.allowed_networks,
-            user_agent=config.user_agent,
-            decode=False,
-        ) as fetcher:
+        async with fetcher:
             size = 0
             async for result in fetcher.fetch_all(targets, chunked=ids is None):
                 batch.append(result)

@@ -16,19 +16,17 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cephalopod.crawler.config import CrawlConfig
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult, decode_result
 from cephalopod.crawler.store import BatchOutcome, store_results
 from cephalopod.db import sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
-
-if TYPE_CHECKING:  # the configuration is a frozen dataclass the writer only reads
-    from cephalopod.crawler.config import CrawlConfig
 
 log = logging.getLogger(__name__)
 

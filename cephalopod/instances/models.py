@@ -10,12 +10,14 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from cephalopod.db import JSONType, UTCDateTime, db, intpk, str255, utcnow
-from cephalopod.stats.values import MAX_VALUE_TEXT
 
 #: Crawl health values.
 CRAWL_STATUSES = ("ok", "error", "never")
 #: Percent of each ``instances`` page PostgreSQL fills with new rows (see Instance).
 INSTANCES_FILLFACTOR = 80
+#: Longest ``instance_fields.value_text``: PostgreSQL refuses a longer one (SQLite would not),
+#: so the display values are cut to fit (`cephalopod.stats.values`).
+MAX_VALUE_TEXT = 1000
 
 
 class Instance(db.Model):
@@ -146,15 +148,3 @@ class Snapshot(db.Model):
 
     def __repr__(self) -> str:
         return f"<Snapshot {self.instance_id} {self.day}>"
-
-
-class Meta(db.Model):
-    """Small key/value facts about the database, e.g. the fingerprint of the field settings."""
-
-    __tablename__ = "meta"
-
-    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    value: Mapped[str] = mapped_column(sa.Text())
-
-    def __repr__(self) -> str:
-        return f"<Meta {self.key}>"

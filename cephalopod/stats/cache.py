@@ -29,8 +29,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from cephalopod.db import db
-from cephalopod.instances.models import Instance, Meta
+from cephalopod.db import Meta, db
+from cephalopod.instances.models import Instance
 from cephalopod.instances.operations import instance_deleted, instance_registered, instance_updated
 from cephalopod.services import services
 

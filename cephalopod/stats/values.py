@@ -6,13 +6,12 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
+from cephalopod.instances.models import MAX_VALUE_TEXT
 from cephalopod.stats.aggregate import INT_LIMIT, display_value, split_display
 from cephalopod.stats.fields import FieldRegistry
 
 #: Longest display string kept for grouping and sorting (the full value stays in crawled_data).
 MAX_DISPLAY_CHARS = 250
-#: Longest value_text: the column's length (PostgreSQL refuses a longer one, SQLite would not).
-MAX_VALUE_TEXT = 1000
 MAX_FIELD_NAME = 255
 
 Columns = tuple[str | None, float | None]
