@@ -20,6 +20,7 @@ from flask import Flask
 from benchmarks.fleet import (
     ANSWERS,
     ENDPOINTS,
+    FAILS,
     FIELD_SETTINGS,
     HANGS,
     FleetPlan,
@@ -486,3 +487,38 @@ def test_a_hanging_instance_never_holds_back_the_next_chunks(
         started = rows[instance.id].last_crawl_at
         assert started is not None
         assert (started - hung.last_crawl_at).total_seconds() < timeout
+
+
+def test_a_recrawl_starts_the_instances_slow_last_time_first(
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
+    servers: ServerLoop,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each crawl stores how long every instance took; the next starts the slow ones first,
+    and crawls every instance once all the same."""
+    plan = FleetPlan(0, bytes([ANSWERS] * 5 + [FAILS]), array("d", [0.01] * 3 + [0.4] + [0.01] * 2))
+    base = servers.start_protocol(lambda: FleetProtocol(0.0, plan))
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, CRAWLER_CONCURRENCY=1, CRAWLER_BATCH_SIZE=2)
+    made = [make_instance(url=f"{base}/i/{n}") for n in range(len(plan))]
+    monkeypatch.setattr(run, "SLOW_FIRST_SECONDS", 0.5)
+    monkeypatch.setattr(run, "CHUNK", 2)
+    slow = made[3].id
+
+    def crawled() -> dict[int, Instance]:
+        summary = crawl(app, writer_process=False)
+        assert (summary.total, summary.ok, summary.failed) == (6, 5, 1)
+        with app.app_context():
+            return {i.id: i for i in db.session.scalars(sa.select(Instance))}
+
+    def order(rows: dict[int, Instance]) -> list[int]:
+        return sorted(rows, key=lambda iid: rows[iid].last_crawl_at)  # type: ignore[arg-type, return-value]
+
+    first = crawled()
+    assert order(first) == [i.id for i in made]  # nothing known yet: in id order
+    seconds = {iid: row.last_crawl_seconds for iid, row in first.items()}
+    assert seconds[slow] is not None
+    assert seconds[slow] >= 0.8  # two endpoints of 0.4 s each
+    assert all(s is not None and s < 0.5 for iid, s in seconds.items() if iid != slow)
+    again = crawled()
+    assert order(again) == [slow] + [i.id for i in made if i.id != slow]
