@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import event
 
 import cephalopod.models  # noqa: F401 - every table on the metadata
@@ -23,6 +24,7 @@ from cephalopod.geo.locate import GeoLocator
 from cephalopod.schema import init_migrations
 from cephalopod.services import EXTENSION, Services, Settings
 from cephalopod.stats.cache import StatsCache, connect_signals
+from cephalopod.stats.fields import FieldRegistry
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def create_app(
     if app.config["SSL_CERT"]:
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrderedJSONProvider(app)
 
     _init_database(app)
     if not web:
@@ -87,7 +89,13 @@ def create_app(
     return app
 
 
-def _init_services(app: Flask, registry: settings_mod.FieldRegistry) -> None:
+class OrderedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, keys in the order given: the replies' key order is a contract."""
+
+    sort_keys = False
+
+
+def _init_services(app: Flask, registry: FieldRegistry) -> None:
     """Build the long-lived objects once; everything else is handed them (`services`)."""
     settings = Settings.from_config(app.config, registry, app.instance_path)
     app.extensions[EXTENSION] = Services(

@@ -12,7 +12,8 @@ import gc
 import logging
 import secrets
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 import click
 from flask import Flask
@@ -53,7 +54,17 @@ class AppContext:
         return self._apps[web]
 
 
-pass_app = click.make_pass_decorator(AppContext, ensure=True)
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class PassApp(Protocol):
+    """What ``pass_app`` is: the command modules it is handed to type their commands by it."""
+
+    def __call__(self, command: Callable[Concatenate[AppContext, P], R], /) -> Callable[P, R]: ...
+
+
+pass_app: PassApp = click.make_pass_decorator(AppContext, ensure=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -223,8 +234,10 @@ def run(ctx: AppContext, host: str, port: int) -> None:
     serve(app, host, port)
 
 
-run_alias = cli.command("runserver", help="Alias of 'run'.")(run.callback)
-run_alias.params = list(run.params)
+run_alias = click.Command(
+    "runserver", callback=run.callback, params=list(run.params), help="Alias of 'run'."
+)
+cli.add_command(run_alias)
 
 
 register_crawler(cli, pass_app)

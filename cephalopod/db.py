@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
@@ -62,11 +62,23 @@ class Base(DeclarativeBase):
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
+    if TYPE_CHECKING:
+        # every model maps one Table (none maps a join or a select): Core statements take it
+        __table__: ClassVar[sa.Table]
+
 
 db = SQLAlchemy(model_class=Base)
 
+if TYPE_CHECKING:
+    # db.Model is a class Flask-SQLAlchemy builds at run time (Base's body under its bind-key,
+    # table-name and query mixins), and mypy cannot subclass an attribute (python/mypy#8603):
+    # the models are checked against Base, whose declarative API that class keeps.
+    Model = Base
+else:
+    Model = db.Model
 
-class Meta(db.Model):
+
+class Meta(Model):
     """Small key/value facts about the database (field settings' fingerprint, data version...)."""
 
     __tablename__ = "meta"

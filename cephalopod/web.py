@@ -27,6 +27,7 @@ from cephalopod.stats.public import bp as public_bp
 def init_extensions(app: Flask) -> None:
     """Set up the request-serving extensions and error pages (before the services)."""
     if app.config["USE_PROXY"]:
+        # Flask's documented way to add WSGI middleware is to replace this method
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
     babel.init_app(app)
     csrf.init_app(app)

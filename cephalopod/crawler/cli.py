@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import click
 from flask import Flask
@@ -13,11 +14,18 @@ from flask import Flask
 from cephalopod.background import CeleryRunner
 
 if TYPE_CHECKING:  # types only: the crawler is imported when a command runs (crawl_command)
-    from cephalopod.crawler.run import CrawlSummary
+    from cephalopod.cli import AppContext, PassApp  # which imports this module
+    from cephalopod.crawler.run import CrawlSummary, Progress
     from cephalopod.crawler.store import BatchOutcome
 
 TOP_ERRORS = 5
 FOLLOW_POLL_SECONDS = 0.5
+
+
+class _Crawl(Protocol):
+    """A crawl ready to run, of one instance or of all: it only waits for its progress bar."""
+
+    def __call__(self, *, progress: Progress) -> CrawlSummary: ...
 
 
 def _progress(
@@ -69,7 +77,7 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
     # here, not at the top: "cephalopod --help" imports this module, and these cost it
     # SQLAlchemy, the models and the store (0.4 to 0.6 s here)
     from cephalopod.crawler import jobs
-    from cephalopod.crawler.run import count_enabled
+    from cephalopod.crawler.run import count_enabled, crawl
     from cephalopod.db import db
     from cephalopod.instances.operations import get_instance
     from cephalopod.schema import prepare_database
@@ -80,11 +88,12 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
         locator = services(app).geolocator
         if not locator.available:
             click.echo(f"Note: locations stay unknown. {locator.unavailable_reason}", err=True)
+        start: _Crawl
         if uuid is not None:
             instance = get_instance(uuid)
             if instance is None:
                 raise click.ClickException(f"No instance with UUID {uuid!r}")
-            instance_id = instance.id
+            start = functools.partial(crawl, app, [instance.id])
             total = 1
         else:
             total = count_enabled(db.engine)
@@ -101,12 +110,10 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
                 job_id = jobs.create_job()  # it ended in between
                 if job_id is None:
                     raise click.ClickException("A crawl of all instances is already running")
+            start = functools.partial(jobs.run_crawl_all, app, job_id)
     update, close = _progress(total, sys.stdout.isatty())
     try:
-        if uuid is not None:
-            summary = jobs.crawl(app, [instance_id], progress=update)
-        else:
-            summary = jobs.run_crawl_all(app, job_id, progress=update)
+        summary = start(progress=update)
     finally:
         close()
     print_summary(summary)
@@ -147,14 +154,14 @@ def _follow(app: Flask, job_id: str, poll: float = FOLLOW_POLL_SECONDS) -> Crawl
     )
 
 
-def register(cli: click.Group, pass_app: Callable) -> None:
+def register(cli: click.Group, pass_app: PassApp) -> None:
     """Add the crawler commands to the main CLI group."""
 
     @cli.command("crawl")
     @click.argument("uuid", required=False)
     @click.option("--uuid", "uuid_option", metavar="UUID", help="Same as the UUID argument.")
     @pass_app
-    def crawl(ctx, uuid: str | None, uuid_option: str | None) -> None:  # type: ignore[no-untyped-def]
+    def crawl(ctx: AppContext, uuid: str | None, uuid_option: str | None) -> None:
         """Crawl one instance by UUID, or every enabled instance."""
         if uuid and uuid_option and uuid != uuid_option:
             raise click.UsageError("Give the UUID once (argument or --uuid)")
@@ -170,7 +177,7 @@ def register(cli: click.Group, pass_app: Callable) -> None:
     )
     @click.option("--loglevel", default="INFO", show_default=True)
     @pass_app
-    def runworker(ctx, concurrency: int | None, beat: bool, loglevel: str) -> None:  # type: ignore[no-untyped-def]
+    def runworker(ctx: AppContext, concurrency: int | None, beat: bool, loglevel: str) -> None:
         """Run a Celery worker (with embedded beat, as the original) on CELERY_BROKER_URL."""
         from cephalopod.services import services  # lazy: maxminddb, the crawl config (40 ms)
 

