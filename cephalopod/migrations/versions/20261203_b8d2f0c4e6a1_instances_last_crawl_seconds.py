@@ -25,10 +25,11 @@ def _columns() -> set[str]:
 
 def upgrade():
     if 'last_crawl_seconds' not in _columns():
-        op.add_column('instances', sa.Column('last_crawl_seconds', sa.Float(), nullable=True))
+        op.add_column('instances', sa.Column('last_crawl_seconds', sa.Double(), nullable=True))
 
 
 def downgrade():
+    # ALTER TABLE ... DROP COLUMN on SQLite too (3.35 and later), not batch mode: copying
+    # instances into a new table would drop the old one, and its snapshots with it (cascade)
     if 'last_crawl_seconds' in _columns():
-        with op.batch_alter_table('instances') as batch:
-            batch.drop_column('last_crawl_seconds')
+        op.drop_column('instances', 'last_crawl_seconds')
