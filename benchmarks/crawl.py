@@ -19,7 +19,9 @@ reference run would count against one side. Ratios are bare client / crawl: abov
 ``--realistic`` serves a seeded `FleetPlan` (internet latencies, hanging, refusing and failing
 instances: latency-bound) and compares each crawl with the fleet's ideal time (the ratio is
 crawl / ideal: 1 at best), and with the best any crawler starting the instances in order can
-do (`in_order_seconds`: the ideal does not know that the slowest ones start late).
+do (`in_order_seconds`: the ideal does not know that the slowest ones start late), and with
+the bare client on the same fleet (run before and after, as above: the machine's load slows
+both alike).
 Prints the figures of every round, the median ratios, the CPU seconds (the crawl's own, its
 writer's and the PostgreSQL server's), and the peak memory.
 """
@@ -70,15 +72,15 @@ class Bare:
     cpu: float
 
 
-def time_bare_client(base: str, num: int, concurrency: int) -> Bare:
-    """Run the bare client (`benchmarks.bare`) in a fresh process and measure it."""
+def time_bare_client(fleet: Fleet) -> Bare:
+    """Run the bare client (`benchmarks.bare`) on the fleet in a fresh process; measure it."""
+    command = [sys.executable, "-m", "benchmarks.bare", fleet.base, str(len(fleet.urls))]
+    command.append(str(fleet.concurrency))
+    if fleet.plan is not None:
+        command += ["--seed", str(fleet.plan.seed), "--timeout", str(fleet.timeout)]
+        command += ["--refused", fleet.refused or fleet.base]
     start = time.perf_counter()
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bare", base, str(num), str(concurrency)],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     wall = time.perf_counter() - start
     seconds, cpu = out.strip().splitlines()[-1].split()
     return Bare(float(seconds), wall, float(cpu))
@@ -220,13 +222,14 @@ class Fleet:
     concurrency: int
     timeout: float
     plan: FleetPlan | None = None
+    refused: str | None = None  # base URL of the refused instances
 
 
 def crawl_twice(dburl: str | None, fleet: Fleet) -> tuple[list[Bare], list[Crawl]]:
     """Seed a fresh database with the fleet and time ``cephalopod crawl`` twice.
 
     The first crawl stores everything anew; the second is the daily recrawl, which finds
-    the same values. Without a plan, the bare client runs before, between and after them.
+    the same values. The bare client runs before, between and after them.
     Returns the bare client's runs and each crawl's figures.
     """
     with tempfile.TemporaryDirectory() as tmp, fresh_database(dburl, tmp) as url:
@@ -242,7 +245,7 @@ def crawl_twice(dburl: str | None, fleet: Fleet) -> tuple[list[Bare], list[Crawl
         env = {**os.environ, "CEPHALOPOD_SETTINGS": str(settings), "CEPHALOPOD_INSTANCE_PATH": tmp}
         seed(url, fleet.urls, env)
         num = len(fleet.urls)
-        bare = [] if fleet.plan else [time_bare_client(fleet.base, num, fleet.concurrency)]
+        bare = [time_bare_client(fleet)]
         if fleet.plan is None:
             expected_ok = num
         else:
@@ -250,8 +253,7 @@ def crawl_twice(dburl: str | None, fleet: Fleet) -> tuple[list[Bare], list[Crawl
         crawls = []
         for _ in range(2):
             crawls.append(run_crawl(env, num, expected_ok, url.startswith("postgresql")))
-            if fleet.plan is None:
-                bare.append(time_bare_client(fleet.base, num, fleet.concurrency))
+            bare.append(time_bare_client(fleet))
         return bare, crawls
 
 
@@ -318,6 +320,7 @@ def start_fleet(
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "benchmarks.fleet", "--port", str(port), "--server", server]
     urls = [f"{base}/i/{n}" for n in range(num)]
+    refused = None
     if plan is None:
         command += ["--latency", str(latency)]
     else:
@@ -332,7 +335,7 @@ def start_fleet(
         ]
     fleet = subprocess.Popen(command)
     wait_for_port(port)
-    return fleet, Fleet(urls, base, concurrency, timeout, plan)
+    return fleet, Fleet(urls, base, concurrency, timeout, plan, refused)
 
 
 def run(
@@ -365,20 +368,18 @@ def run(
         kinds = ("first crawl", "recrawl")
         ratios: dict[str, list[float]] = {kind: [] for kind in kinds}
         inner_ratios: dict[str, list[float]] = {kind: [] for kind in kinds}
+        bare_ratios: dict[str, list[float]] = {kind: [] for kind in kinds}
         cpus: dict[str, list[float]] = {"bare client": [], **{kind: [] for kind in kinds}}
         start_ups: list[float] = []
         rss_total = rss_single = 0.0
         for n in range(1, rounds + 1):
             bares, crawls = crawl_twice(dburl, fleet)
             cpus["bare client"] += [b.cpu for b in bares]
-            if bares:
-                print(
-                    f"round {n}: bare client {' / '.join(f'{b.inner:.2f}' for b in bares)} s"
-                    f" ({' / '.join(f'{b.wall:.2f}' for b in bares)} s as a whole process;"
-                    f" CPU {' / '.join(f'{b.cpu:.2f}' for b in bares)} s)"
-                )
-            else:
-                print(f"round {n}:")
+            print(
+                f"round {n}: bare client {' / '.join(f'{b.inner:.2f}' for b in bares)} s"
+                f" ({' / '.join(f'{b.wall:.2f}' for b in bares)} s as a whole process;"
+                f" CPU {' / '.join(f'{b.cpu:.2f}' for b in bares)} s)"
+            )
             for i, (kind, crawl) in enumerate(zip(kinds, crawls, strict=True)):
                 cpu = crawl.cpu + (crawl.postgres_cpu or 0.0)
                 cpus[kind].append(cpu)
@@ -390,8 +391,8 @@ def run(
                     f"  {kind:11}: {crawl.wall:6.2f} s whole command ({crawl.inner:.2f} s"
                     f" crawling, {crawl.start_up:.2f} s besides)"
                 )
+                bare = statistics.mean(b.inner for b in bares[i : i + 2])  # before and after
                 if plan is None:
-                    bare = statistics.mean(b.inner for b in bares[i : i + 2])  # before and after
                     ratios[kind].append(bare / crawl.wall)
                     inner_ratios[kind].append(bare / crawl.inner)
                     versus = (
@@ -401,9 +402,11 @@ def run(
                 else:
                     ratios[kind].append(crawl.wall / ideal)
                     inner_ratios[kind].append(crawl.wall / in_order)
+                    bare_ratios[kind].append(crawl.wall / bare)
                     versus = (
                         f" | {crawl.wall / ideal:.3f} x ideal,"
-                        f" {crawl.wall / in_order:.3f} x in order"
+                        f" {crawl.wall / in_order:.3f} x in order,"
+                        f" {crawl.wall / bare:.3f} x the bare client's {bare:.2f} s"
                     )
                 print(
                     f"{head}{versus} | CPU {crawl.cpu:.2f}{pg} s"
@@ -423,7 +426,9 @@ def run(
                     f"{kind}, median of {rounds}: {statistics.median(kept):.3f} x the ideal"
                     f" {ideal:.2f} s (min {min(kept):.3f}, max {max(kept):.3f});"
                     f" {statistics.median(alone):.3f} x in order"
-                    f" ({min(alone):.3f}-{max(alone):.3f})"
+                    f" ({min(alone):.3f}-{max(alone):.3f});"
+                    f" {statistics.median(bare_ratios[kind]):.3f} x the bare client's time"
+                    f" ({min(bare_ratios[kind]):.3f}-{max(bare_ratios[kind]):.3f})"
                 )
         print(
             f"start-up and shutdown besides the crawl, median: {statistics.median(start_ups):.2f} s"
