@@ -165,7 +165,7 @@ def register(cli: click.Group, pass_app: PassApp) -> None:
         """Crawl one instance by UUID, or every enabled instance."""
         if uuid and uuid_option and uuid != uuid_option:
             raise click.UsageError("Give the UUID once (argument or --uuid)")
-        crawl_command(ctx.app, uuid or uuid_option)
+        crawl_command(ctx.app_without_web, uuid or uuid_option)
 
     @cli.command("runworker")
     @click.argument("concurrency", required=False, type=click.IntRange(1, 512))
