@@ -21,7 +21,7 @@ from cephalopod.admin.views import bp as admin_views_bp
 from cephalopod.auth.views import bp as auth_bp
 from cephalopod.background import create_runner
 from cephalopod.crawler.tasks import TASKS
-from cephalopod.db import db, sqlite_pragmas
+from cephalopod.db import db, engine_options, sqlite_pragmas
 from cephalopod.errors import register_error_handlers
 from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
@@ -61,9 +61,19 @@ def create_app(
         RATELIMIT_HEADERS_ENABLED=True,
         # explicit per app: the shared Limiter would otherwise keep a previous app's False
         RATELIMIT_ENABLED=app.config.get("RATELIMIT_ENABLED", True),
+        # a rate-limit store that is down (Redis) must not take registrations down with it:
+        # limits are then counted in this process's memory until it is back (README)
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=app.config.get(
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True
+        ),
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        # a store that does not answer costs each request a second, not a hang
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1}
+        )
     if app.config["SSL_CERT"]:
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
@@ -104,11 +114,7 @@ def _init_database(app: Flask) -> None:
         # the psycopg (3) driver is the one installed; accept the short form too
         uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
         app.config["SQLALCHEMY_DATABASE_URI"] = uri
-    if uri.startswith("sqlite"):
-        options.setdefault("connect_args", {"timeout": 30})
-    else:
-        options.setdefault("pool_pre_ping", True)
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(uri, options)
     db.init_app(app)
     if uri.startswith("sqlite"):
         with app.app_context():

@@ -1,15 +1,30 @@
-"""Declarative base, the shared column types and the Flask-SQLAlchemy handle."""
+"""Declarative base, the shared column types, the Flask-SQLAlchemy handle, the engine options."""
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+log = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: The exceptions among which `is_unavailable` finds a database that is down.
+UNAVAILABLE = (sa.exc.DBAPIError, sa.exc.TimeoutError)
+#: How long background work (the crawl's batches, its job rows) retries a database that is
+#: unavailable before it gives up: a restart or a fail-over takes seconds, not minutes.
+RETRY_SECONDS = 60.0
 
 
 class UTCDateTime(sa.TypeDecorator[datetime]):
@@ -71,3 +86,72 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+def engine_options(uri: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The engine options of a database URL: the settings' own, then our defaults.
+
+    PostgreSQL: ``pool_pre_ping`` tests a pooled connection before handing it out, so the
+    first request after a server restart reconnects instead of failing on a dead socket;
+    ``connect_timeout`` bounds the wait for a server that does not answer at all (a request
+    then gets its 503 in seconds, not after the kernel's TCP timeout).
+    """
+    result = dict(options or {})
+    if uri.startswith("sqlite"):
+        result.setdefault("connect_args", {"timeout": 30})
+    else:
+        result.setdefault("pool_pre_ping", True)
+        result.setdefault("connect_args", {"connect_timeout": 5})
+    return result
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Tell whether ``exc`` says the database is down, restarting, unreachable or overloaded.
+
+    Then the transaction did not happen (or, if the connection died during its COMMIT, may
+    have), and the same work may be tried again once the server answers. PostgreSQL's
+    operational errors are all of that kind (connection lost, server shutting down, query
+    cancelled, deadlock); SQLite's also cover mistakes ("no such table"), of which only a
+    locked or busy database is. A full connection pool (`sa.exc.TimeoutError`) is overload.
+    """
+    if isinstance(exc, sa.exc.TimeoutError):
+        return True
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    if not isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError):
+        return False
+    if isinstance(exc.orig, sqlite3.Error):
+        return any(word in str(exc.orig) for word in ("locked", "busy"))
+    return True
+
+
+def retrying(
+    func: Callable[P, R], *, seconds: float = RETRY_SECONDS, what: str = "database work"
+) -> Callable[P, R]:
+    """Wrap ``func`` (one whole transaction) to retry it while the database is unavailable.
+
+    Only for work that may run twice: each call must be one transaction that either
+    happened or did not. Backs off from 0.1 s to 2 s; after ``seconds`` the error goes up.
+    """
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        deadline = time.monotonic() + seconds
+        pause = 0.1
+        while True:
+            try:
+                return func(*args, **kwargs)
+            except UNAVAILABLE as exc:
+                if not is_unavailable(exc) or time.monotonic() + pause > deadline:
+                    raise
+                log.warning("%s: database unavailable (%s); retrying", what, _first_line(exc))
+                time.sleep(pause)
+                pause = min(pause * 2, 2.0)
+
+    return run
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -27,7 +27,7 @@ from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.store import BatchOutcome
 from cephalopod.crawler.writer import long_lived_objects_frozen, writer
-from cephalopod.db import db
+from cephalopod.db import db, retrying
 from cephalopod.instances.models import Instance
 from cephalopod.services import services
 
@@ -108,9 +108,10 @@ async def _stream_enabled(
 ) -> AsyncIterator[list[Target]]:
     """Yield the enabled instances in chunks, each read while the previous one is crawled."""
     loop = asyncio.get_running_loop()
-    chunk = await loop.run_in_executor(reader, _load_chunk, engine, 0)
+    load = retrying(_load_chunk, what="reading the instances to crawl")  # across a restart
+    chunk = await loop.run_in_executor(reader, load, engine, 0)
     while chunk:
-        following = loop.run_in_executor(reader, _load_chunk, engine, chunk[-1][0])
+        following = loop.run_in_executor(reader, load, engine, chunk[-1][0])
         try:
             yield chunk
         except BaseException:
@@ -183,7 +184,8 @@ async def _crawl(
         if ids is None:
             targets: Any = _stream_enabled(engine, reader)
         else:
-            targets = await loop.run_in_executor(reader, load_targets, engine, ids)
+            load = retrying(load_targets, what="reading the instances to crawl")
+            targets = await loop.run_in_executor(reader, load, engine, ids)
         batch: list[FetchResult] = []
         flushed = time.monotonic()
         async with Fetcher(

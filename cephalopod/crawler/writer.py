@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult, decode_result
 from cephalopod.crawler.store import BatchOutcome, store_results
-from cephalopod.db import sqlite_pragmas
+from cephalopod.db import retrying, sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
 
 if TYPE_CHECKING:  # the configuration is a frozen dataclass the writer only reads
@@ -100,6 +100,21 @@ def _store(
     """
     for result in batch:
         decode_result(result, config.endpoints, config.limits)
+    # a database restarting or unreachable: the batch is one transaction, stored whole or
+    # not at all, so it is tried again until the database is back (or the retries run out,
+    # and the crawl fails: nothing of this batch is stored)
+    return retrying(_write, what=f"storing {len(batch)} crawl results")(
+        engine, config, locator, job, batch
+    )
+
+
+def _write(
+    engine: Engine,
+    config: CrawlConfig,
+    locator: GeoLocator | None,
+    job: JobCounter,
+    batch: list[FetchResult],
+) -> BatchOutcome:
     dbapi = engine.dialect.loaded_dbapi
     # what the database refuses in the data itself (the hot path uses the driver directly),
     # or the driver before sending it (UnicodeEncodeError and other ValueErrors): the
