@@ -21,7 +21,7 @@ from cephalopod.admin.views import bp as admin_views_bp
 from cephalopod.auth.views import bp as auth_bp
 from cephalopod.background import create_runner
 from cephalopod.crawler.tasks import TASKS
-from cephalopod.db import db, engine_options, sqlite_pragmas
+from cephalopod.db import close_sessions_safely, db, engine_options, sqlite_pragmas
 from cephalopod.errors import register_error_handlers
 from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
@@ -116,6 +116,7 @@ def _init_database(app: Flask) -> None:
         app.config["SQLALCHEMY_DATABASE_URI"] = uri
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(uri, options)
     db.init_app(app)
+    close_sessions_safely(app)  # after init_app: it runs before Flask-SQLAlchemy's teardown
     if uri.startswith("sqlite"):
         with app.app_context():
             event.listen(db.engine, "connect", sqlite_pragmas)

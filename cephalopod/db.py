@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -125,6 +126,29 @@ def is_unavailable(exc: BaseException) -> bool:
     if isinstance(exc.orig, sqlite3.Error):
         return any(word in str(exc.orig) for word in ("locked", "busy"))
     return True
+
+
+def close_sessions_safely(app: Any) -> None:
+    """End each request's session without failing the request when the database went away.
+
+    Flask-SQLAlchemy ends the session after the response is built, with a ROLLBACK; on a
+    connection the server closed meanwhile (a restart) that raised, and the server turned the
+    finished response into an empty 500. This runs first (teardowns run in reverse order) and
+    invalidates such a connection instead of rolling it back.
+    """
+
+    def close(_exc: BaseException | None) -> None:
+        try:
+            db.session.remove()
+        except UNAVAILABLE as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("closing the session: database unavailable (%s)", _first_line(exc))
+            with contextlib.suppress(*UNAVAILABLE):
+                db.session.registry().invalidate()
+            db.session.registry.clear()
+
+    app.teardown_appcontext(close)
 
 
 def retrying(

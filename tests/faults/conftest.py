@@ -72,9 +72,7 @@ def assert_crawled_once_each(app: Flask, ok: int, failed: int) -> None:
             ).all()
         )
         assert statuses == {"ok": ok, "error": failed}, statuses
-        never = conn.scalar(
-            sa.select(sa.func.count()).where(instances.last_crawl_at.is_(None))
-        )
+        never = conn.scalar(sa.select(sa.func.count()).where(instances.last_crawl_at.is_(None)))
         assert never == 0
         per_day = sa.select(snapshots.instance_id, snapshots.day).group_by(
             snapshots.instance_id, snapshots.day
@@ -94,7 +92,5 @@ def assert_crawled_once_each(app: Flask, ok: int, failed: int) -> None:
             .group_by(fields.instance_id)
         ).scalars()
         assert len(set(per_instance)) == 1
-        with_values = conn.scalar(
-            sa.select(sa.func.count(sa.distinct(fields.instance_id)))
-        )
+        with_values = conn.scalar(sa.select(sa.func.count(sa.distinct(fields.instance_id))))
         assert with_values == ok

@@ -25,10 +25,13 @@ import redis
 
 from benchmarks.fleet import free_port
 
+ADMIN_PASSWORD = "a-long-fault-test-password"
 PG_BIN = Path(os.environ.get("CEPHALOPOD_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
-def wait_for_port(port: int, timeout: float = 20.0, process: subprocess.Popen | None = None) -> None:
+def wait_for_port(
+    port: int, timeout: float = 20.0, process: subprocess.Popen | None = None
+) -> None:
     """Wait until something accepts connections on 127.0.0.1:port."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -178,7 +181,9 @@ def start_process(args: list[str], settings: Path, log: Path, **env: str) -> sub
         )
 
 
-def end_process(process: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+def end_process(
+    process: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float = 30
+) -> int:
     """Signal the process's group, wait for it (SIGKILL after ``timeout``); its exit code."""
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -202,3 +207,35 @@ def wait_until(predicate: Any, timeout: float, what: str, poll: float = 0.1) -> 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(poll)
+
+
+def start_server(settings: Path, log: Path, port: int, **env: str) -> subprocess.Popen[str]:
+    """Start ``cephalopod run`` on 127.0.0.1:port and wait until it listens."""
+    process = start_process(
+        ["run", "--host", "127.0.0.1", "--port", str(port)], settings, log, **env
+    )
+    try:
+        wait_for_port(port, timeout=60, process=process)
+    except Exception:
+        end_process(process, signal.SIGKILL)
+        raise AssertionError(f"cephalopod run did not start:\n{log.read_text()}") from None
+    return process
+
+
+def create_token(
+    settings: Path, log: Path, user: str = "admin", password: str = ADMIN_PASSWORD
+) -> str:
+    """Create a user and an API token with the CLI (as a maintainer would); the token."""
+    environment = {**os.environ, "CEPHALOPOD_SETTINGS": str(settings)}
+    for args in (["create_usr", user, password], ["create_token", user]):
+        done = subprocess.run(
+            [sys.executable, "-m", "cephalopod", *args],
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        with log.open("a") as out:
+            out.write(done.stdout + done.stderr)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout.strip().splitlines()[-1]

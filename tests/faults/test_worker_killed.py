@@ -110,7 +110,9 @@ def test_a_worker_killed_mid_crawl_loses_nothing(
                 end_process(worker_b)
     logs = log_a.read_text() + log_b.read_text()
     chunks_total = -(-NUM // CHUNK)
-    assert (job.state, job.chunks_total, job.chunks_done) == ("done", chunks_total, chunks_total), logs
+    assert (job.state, job.chunks_total, job.chunks_done) == ("done", chunks_total, chunks_total), (
+        logs
+    )
     assert (job.total, job.done, job.ok, job.failed) == (NUM, NUM, NUM - missing, missing)
     # the chunks the killed worker held were delivered again, and that delivery finished them
     final = {c.first_id: c for c in _chunks(app)}
