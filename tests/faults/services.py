@@ -227,7 +227,7 @@ def create_token(
 ) -> str:
     """Create a user and an API token with the CLI (as a maintainer would); the token."""
     environment = {**os.environ, "CEPHALOPOD_SETTINGS": str(settings)}
-    for args in (["create_usr", user, password], ["create_token", user]):
+    for args in (["db", "upgrade"], ["create_usr", user, password], ["create_token", user]):
         done = subprocess.run(
             [sys.executable, "-m", "cephalopod", *args],
             env=environment,
