@@ -11,6 +11,7 @@ import sys
 SUITES = {
     "crawl": "benchmarks.crawl",
     "stats": "benchmarks.stats",
+    "load": "benchmarks.load",
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import sqlite3
 import time
 from collections.abc import Callable
@@ -92,18 +93,50 @@ def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def engine_options(uri: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
     """The engine options of a database URL: the settings' own, then our defaults.
 
-    PostgreSQL: ``pool_pre_ping`` tests a pooled connection before handing it out, so the
-    first request after a server restart reconnects instead of failing on a dead socket;
-    ``connect_timeout`` bounds the wait for a server that does not answer at all (a request
-    then gets its 503 in seconds, not after the kernel's TCP timeout).
+    PostgreSQL: ``connect_timeout`` bounds the wait for a server that does not answer at all
+    (a request then gets its 503 in seconds, not after the kernel's TCP timeout); pooled
+    connections are tested before use by `check_connections_on_checkout`, so the first
+    request after a server restart reconnects instead of failing on a dead socket.
     """
     result = dict(options or {})
     if uri.startswith("sqlite"):
         result.setdefault("connect_args", {"timeout": 30})
     else:
-        result.setdefault("pool_pre_ping", True)
         result.setdefault("connect_args", {"connect_timeout": 5})
     return result
+
+
+def check_connections_on_checkout(engine: sa.Engine) -> None:
+    """Test each pooled PostgreSQL connection before it is handed out, without a round trip.
+
+    SQLAlchemy's ``pool_pre_ping`` sends a query on every checkout: a round trip and, measured,
+    a quarter of the CPU of a request that reads one row. A connection the server closed
+    (a restart, a crash, an administrator) has something to read while it idles in the pool
+    (the server's farewell, or the end of the stream): that is checked instead, with a
+    ``poll`` of its socket, and such a connection is replaced before use. A server that
+    vanished without closing anything (a lost host) is found by the first query instead:
+    that request answers 503 and SQLAlchemy replaces the whole pool.
+    ``SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}`` still turns the query on.
+    """
+    if engine.dialect.name != "postgresql" or engine.pool._pre_ping:
+        return
+
+    def checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if _looks_closed(dbapi_connection):
+            raise sa.exc.DisconnectionError("the server closed this pooled connection")
+
+    sa.event.listen(engine, "checkout", checkout)
+
+
+def _looks_closed(connection: Any) -> bool:
+    if connection.closed:
+        return True
+    try:
+        poller = select.poll()
+        poller.register(connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))  # an idle connection has nothing to say
+    except (OSError, ValueError):
+        return True
 
 
 def is_unavailable(exc: BaseException) -> bool:

@@ -24,7 +24,7 @@ from sqlalchemy.engine import Engine
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult, decode_result
 from cephalopod.crawler.store import BatchOutcome, store_results
-from cephalopod.db import retrying, sqlite_pragmas
+from cephalopod.db import check_connections_on_checkout, retrying, sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
 
 if TYPE_CHECKING:  # the configuration is a frozen dataclass the writer only reads
@@ -81,6 +81,7 @@ def _init_writer_process(config: CrawlConfig) -> None:
     engine = sa.create_engine(config.database_uri, **config.engine_options)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", sqlite_pragmas)
+    check_connections_on_checkout(engine)  # across a database restart
     locator = GeoLocator.from_config(config.geoip_database, config.geoip_dir)
     _process_state.update(engine=engine, config=config, locator=locator)
     gc.freeze()  # this process lives for one crawl: see long_lived_objects_frozen
