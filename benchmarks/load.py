@@ -222,7 +222,7 @@ async def drive(
     ) as session:
         ceiling = Client(session, ceiling_base, token, uuids)
         app = Client(session, app_base, token, uuids)
-        warm = max(1.0, seconds / 5)
+        warm = max(0.2, seconds / 5)
         await closed_loop(ceiling, [(CEILING, 1)], connections, warm)
         await closed_loop(app, MIX, connections, warm)
         phases: list[tuple[str, Awaitable[tuple[dict[str, Sample], float]]]] = [
