@@ -44,9 +44,10 @@ test: install-test lint  ## Install and run the whole test suite (SQLite, Postgr
 	@# running in its worker, where the crawler tests' asyncio.run() would then refuse to run
 	$(BIN)/pytest -n 2 -p no:cacheprovider tests/browser $(PYTEST_ARGS)
 
-lint: $(BIN)/python  ## ruff check + format check
+lint: $(BIN)/python  ## ruff check + format check + mypy on the package
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format:  ## Format the code with ruff
 	$(BIN)/ruff format .
@@ -59,4 +60,4 @@ bench-stats: install-test  ## Statistics benchmark (NUM=100000)
 	$(BIN)/python -m benchmarks stats --num $${NUM:-100000}
 
 clean:  ## Remove the virtualenv and caches (not the instance folder)
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

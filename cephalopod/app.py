@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from flask_babel import format_datetime
 from sqlalchemy import event
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -32,13 +33,14 @@ from cephalopod.errors import register_error_handlers
 from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.instances.api import bp as instances_bp
+from cephalopod.schema import MIGRATIONS_DIR
 from cephalopod.services import EXTENSION, Services, Settings
 from cephalopod.stats.cache import StatsCache, connect_signals
+from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.public import bp as public_bp
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -83,8 +85,9 @@ def create_app(
     if app.config["SSL_CERT"]:
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json = OrderedJSONProvider(app)
     if app.config["USE_PROXY"]:
+        # Flask's documented way to add WSGI middleware is to replace this method
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
     _init_database(app)
@@ -107,7 +110,13 @@ def create_app(
     return app
 
 
-def _init_services(app: Flask, registry: settings_mod.FieldRegistry) -> None:
+class OrderedJSONProvider(DefaultJSONProvider):
+    """Flask's JSON, keys in the order given: the replies' key order is a contract."""
+
+    sort_keys = False
+
+
+def _init_services(app: Flask, registry: FieldRegistry) -> None:
     """Build the long-lived objects once; everything else is handed them (`services`)."""
     settings = Settings.from_config(app.config, registry, app.instance_path)
     app.extensions[EXTENSION] = Services(

@@ -93,7 +93,12 @@ class ThreadRunner:
     def join(self, timeout: float | None = None) -> bool:
         """Wait until the queue is empty (for tests and shutdown); True when it is."""
         done = threading.Event()
-        threading.Thread(target=lambda: (self._queue.join(), done.set()), daemon=True).start()
+
+        def wait_for_the_queue() -> None:
+            self._queue.join()
+            done.set()
+
+        threading.Thread(target=wait_for_the_queue, daemon=True).start()
         return done.wait(timeout)
 
     def stop(self, grace: float = 0.0) -> bool:

@@ -34,15 +34,21 @@ TRANSPORT_DEFAULTS = {"socket_connect_timeout": 3}
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
-def create_celery(app: Flask, tasks: TaskRegistry) -> Celery:
+class FlaskCelery(Celery[Task[Any, Any]]):
+    """A Celery app that knows its Flask app (``flask_app``, say in a worker's shell)."""
+
+    flask_app: Flask
+
+
+def create_celery(app: Flask, tasks: TaskRegistry) -> FlaskCelery:
     """Build the Celery app of a Flask app: every task runs inside an app context."""
 
-    class FlaskTask(Task):
+    class FlaskTask(Task[Any, Any]):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    celery = Celery(app.import_name, task_cls=FlaskTask, set_as_current=False)
+    celery = FlaskCelery(app.import_name, task_cls=FlaskTask, set_as_current=False)
     celery.conf.update(
         broker_url=app.config["CELERY_BROKER_URL"],
         result_backend=app.config.get("CELERY_RESULT_BACKEND"),
@@ -64,7 +70,7 @@ def create_celery(app: Flask, tasks: TaskRegistry) -> Celery:
     )
     for name, func in tasks.items():
         celery.task(name=name, shared=False)(_bind(app, func))
-    celery.flask_app = app  # type: ignore[attr-defined]
+    celery.flask_app = app
     return celery
 
 

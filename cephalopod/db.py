@@ -1,4 +1,8 @@
-"""Declarative base, the shared column types, the Flask-SQLAlchemy handle, the engine options."""
+"""Declarative base, the shared column types, the Flask-SQLAlchemy handle, `Meta`, and how
+the app talks to a database that may go away (engine options, 503-worthy errors, retries).
+
+`Meta` is the one table of no domain: small facts about the database itself.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ import sqlite3
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, ParamSpec, TypeVar
 
 import sqlalchemy as sa
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +80,32 @@ class Base(DeclarativeBase):
 
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
+    if TYPE_CHECKING:
+        # every model maps one Table (none maps a join or a select): Core statements take it
+        __table__: ClassVar[sa.Table]
+
 
 db = SQLAlchemy(model_class=Base)
+
+if TYPE_CHECKING:
+    # db.Model is a class Flask-SQLAlchemy builds at run time (Base's body under its bind-key,
+    # table-name and query mixins), and mypy cannot subclass an attribute (python/mypy#8603):
+    # the models are checked against Base, whose declarative API that class keeps.
+    Model = Base
+else:
+    Model = db.Model
+
+
+class Meta(Model):
+    """Small key/value facts about the database (field settings' fingerprint, data version...)."""
+
+    __tablename__ = "meta"
+
+    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(sa.Text())
+
+    def __repr__(self) -> str:
+        return f"<Meta {self.key}>"
 
 
 def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 from flask_migrate import stamp, upgrade
 
 from cephalopod.db import db
@@ -12,6 +14,9 @@ from cephalopod.services import services
 from cephalopod.stats.refresh import refresh_display_values_if_stale
 
 log = logging.getLogger(__name__)
+
+#: Alembic's scripts: the schema's history, applied by `ensure_schema`.
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def table_names() -> set[str]:
@@ -46,10 +51,6 @@ def ensure_schema() -> None:
 
 def _first_revision() -> str:
     """Return the revision that created the tables (stamping "base" would create them again)."""
-    from alembic.script import ScriptDirectory
-
-    from cephalopod.app import MIGRATIONS_DIR
-
     (first,) = ScriptDirectory(str(MIGRATIONS_DIR)).get_bases()
     return first
 

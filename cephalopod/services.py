@@ -15,7 +15,7 @@ from flask import Flask, current_app
 
 from cephalopod.background import Runner
 from cephalopod.crawler.config import CrawlConfig
-from cephalopod.crawler.fetch import Endpoint
+from cephalopod.crawler.results import Endpoint
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.schedule import Periodic, periodic_jobs
 from cephalopod.stats.fields import FieldRegistry
@@ -68,4 +68,5 @@ class Services:
 def services(app: Flask | None = None) -> Services:
     """Return the services of ``app`` (default: the current app)."""
     target = app if app is not None else current_app
-    return target.extensions[EXTENSION]  # type: ignore[no-any-return]
+    found: Services = target.extensions[EXTENSION]  # put there by create_app
+    return found

@@ -256,6 +256,8 @@ def validate(config: dict[str, Any]) -> FieldRegistry:
 
 
 def _validate_rate_limits(config: Mapping[str, Any]) -> None:
+    # here, not at the top: "cephalopod --help" imports this module (it validates nothing)
+    # and limits would cost it 40 to 60 ms
     from limits import parse_many
 
     for key in ("REGISTRATION_RATE_LIMIT", "LOGIN_RATE_LIMIT"):

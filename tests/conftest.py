@@ -20,10 +20,12 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher, profiles
 from flask import Flask
 from flask.testing import FlaskClient
 
 from cephalopod.app import create_app
+from cephalopod.auth import operations as auth_ops
 from cephalopod.db import db
 
 PG_ADMIN_URL = os.environ.get(
@@ -92,6 +94,15 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 _schema_ready: set[str] = set()
+
+
+@pytest.fixture
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash with argon2's cheapest (still Argon2id) parameters: the real ones cost ~0.2 s each.
+
+    For every test that makes users; tests/auth/test_passwords.py checks the real parameters.
+    """
+    monkeypatch.setattr(auth_ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from alembic.script import ScriptDirectory
 from flask import Flask
 from flask_migrate import downgrade, upgrade
 
-from cephalopod.app import MIGRATIONS_DIR, create_app
+from cephalopod.app import create_app
 from cephalopod.db import JSONType, db
 from cephalopod.instances.models import INSTANCES_FILLFACTOR, Instance
-from cephalopod.schema import create_schema, ensure_schema, table_names
+from cephalopod.schema import MIGRATIONS_DIR, create_schema, ensure_schema, table_names
 from tests.databases import empty_database
 
 SCRIPTS = ScriptDirectory(str(MIGRATIONS_DIR))

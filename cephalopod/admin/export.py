@@ -59,6 +59,7 @@ def columns(registry: FieldRegistry) -> tuple[list[str], list[str]]:
 def folded_fields() -> sa.ColumnElement[str]:
     """A column: the row's display values as one JSON object text (the stored texts are JSON)."""
     pairs = (fields_table.c.field, fields_table.c.value_text)
+    folded: sa.ColumnElement[Any]
     if db.engine.dialect.name == "postgresql":
         folded = sa.func.json_object_agg(pairs[0], sa.cast(pairs[1], postgresql.JSON))
         folded = sa.cast(folded, sa.Text)
@@ -149,8 +150,8 @@ def rows(query: ListQuery, names: Sequence[str]) -> Iterator[list[Any]]:
     result = db.session.execute(select.execution_options(yield_per=PARTITION))
     loads = json.loads
     for row in result:
-        cells = list(row)
-        fields = cells.pop()
+        cells: list[Any] = list(row)
+        fields: str | None = cells.pop()
         values = loads(fields) if fields else {}
         for index in _TIMES:
             cells[index] = _iso(cells[index])

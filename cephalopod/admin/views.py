@@ -82,7 +82,8 @@ def list_query(**values: Any) -> Any:
 
 def list_page(query: Any) -> dict[str, Any]:
     """The page of servers, exactly as ``GET /api/admin/instances`` answers it."""
-    return builtins(instance_queries.list_instances(query, field_registry()))
+    page: dict[str, Any] = builtins(instance_queries.list_instances(query, field_registry()))
+    return page
 
 
 def count_servers(query: Any) -> int:
@@ -148,7 +149,8 @@ def active_job_id() -> str | None:
 
 def statistics(status: str) -> dict[str, Any]:
     """The statistics as ``GET /api/admin/statistics?status=`` answers them (cached)."""
-    return builtins(stats_queries.cached_statistics(field_registry(), status))
+    numbers: dict[str, Any] = builtins(stats_queries.cached_statistics(field_registry(), status))
+    return numbers
 
 
 def statistics_status(args: MultiDict[str, str]) -> str:
@@ -162,11 +164,10 @@ def crawl_overview() -> dict[str, Any]:
     last = db.session.scalar(sa.select(CrawlJob).order_by(CrawlJob.created_at.desc()).limit(1))
     now = datetime.now(UTC)
     due: datetime | None = None
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    for job in periodic_jobs(app.config):
+    for job in periodic_jobs(current_app.config):
         if job.task == CRAWL_ALL:
             try:
-                seconds = job.seconds_until_due(_last_run(app, job.name), now)
+                seconds = job.seconds_until_due(_last_run(current_app, job.name), now)
             except Exception:  # an odd schedule object: say nothing rather than fail the page
                 log.warning("Cannot tell when %s is due", job.name, exc_info=True)
                 continue
@@ -321,7 +322,9 @@ def servers() -> str | tuple[str, int]:
     def page_url(number: int) -> str:
         return _list_url(plain) + ("&" if "?" in _list_url(plain) else "?") + f"page={number}"
 
-    export_args = {k: v for k, v in plain.items() if k not in ("page", "per_page", "columns")}
+    export_args: dict[str, Any] = {  # url_for's own keywords (_external...) are not str
+        k: v for k, v in plain.items() if k not in ("page", "per_page", "columns")
+    }
     return render_template(
         "admin/servers.html",
         query=query,

@@ -67,7 +67,8 @@ def _safe_next(target: str | None) -> str:
 
 
 def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+    limit: str = current_app.config["LOGIN_RATE_LIMIT"]  # validated by settings.load
+    return limit
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -8,14 +8,14 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cephalopod.db import UTCDateTime, db, utcnow
+from cephalopod.db import Model, UTCDateTime, utcnow
 
 JOB_STATES = ("queued", "running", "done", "failed")
 #: A crawl of all enabled instances, or of one instance (the admin API's "crawl now").
 ALL, INSTANCE = "all", "instance"
 
 
-class CrawlJob(db.Model):
+class CrawlJob(Model):
     """One run of a crawl; counters are updated as batches are stored, by any worker.
 
     Only jobs of kind ``all`` keep another crawl of all from starting (`active_job`). A job
@@ -48,7 +48,7 @@ class CrawlJob(db.Model):
         return f"<CrawlJob {self.id} {self.state} {self.done}/{self.total}>"
 
 
-class CrawlJobChunk(db.Model):
+class CrawlJobChunk(Model):
     """The progress of one chunk of a job that Celery workers share.
 
     Celery may deliver a chunk again (a worker killed mid-chunk: ``acks_late``); the chunk

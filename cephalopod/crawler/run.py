@@ -15,21 +15,24 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from flask import Flask
 from sqlalchemy.engine import Engine
 
 from cephalopod.crawler.config import CrawlConfig
-from cephalopod.crawler.fetch import Fetcher
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.store import BatchOutcome
+from cephalopod.crawler.targets import Targets
 from cephalopod.crawler.writer import long_lived_objects_frozen, writer
 from cephalopod.db import db, retrying
 from cephalopod.instances.models import Instance
 from cephalopod.services import services
+
+if TYPE_CHECKING:  # imported by crawl(), see there
+    from cephalopod.crawler.fetch import Fetcher
 
 log = logging.getLogger(__name__)
 
@@ -136,16 +139,29 @@ def crawl(
     ``writer_process`` (default: for crawls of all instances) stores the results from a
     child process; crawls of given ids store from a thread of this process.
     """
+    # here, not at the top: create_app imports this module (through the tasks) in every web
+    # process and command, and aiohttp costs it 0.1 to 0.2 s; only a crawl needs it. Before
+    # the clocks start, as when the command imported the crawler at its start.
+    from cephalopod.crawler.fetch import Fetcher
+
     svc = services(app)
     config, locator = svc.settings.crawl, svc.geolocator
     with app.app_context():
         engine = db.engine
     use_process = ids is None if writer_process is None else writer_process
+    fetcher = Fetcher(
+        config.endpoints,
+        config.limits,
+        concurrency=config.concurrency,
+        allowed_networks=config.allowed_networks,
+        user_agent=config.user_agent,
+        decode=False,
+    )
     cpu = _cpu_seconds()
     with long_lived_objects_frozen():  # before the writer forks, so that it inherits it
         executor, store = writer(config, engine, locator, (job_id, chunk), use_process)
         with executor:
-            summary = asyncio.run(_crawl(engine, config, ids, progress, executor, store))
+            summary = asyncio.run(_crawl(engine, config, ids, progress, fetcher, executor, store))
     summary.cpu = _cpu_seconds() - cpu  # the writer process has ended: it is counted now
     return summary
 
@@ -161,15 +177,16 @@ async def _crawl(
     config: CrawlConfig,
     ids: Sequence[int] | None,
     progress: Progress | None,
+    fetcher: Fetcher,
     writer: Executor,
-    store: Callable[[list[FetchResult]], BatchOutcome],
+    store: Callable[[list[FetchResult[int]]], BatchOutcome],
 ) -> CrawlSummary:
     summary = CrawlSummary()
     start = time.monotonic()
     loop = asyncio.get_running_loop()
     with ThreadPoolExecutor(1, thread_name_prefix="crawl-reader") as reader:
 
-        def write(batch: list[FetchResult]) -> asyncio.Future[BatchOutcome]:
+        def write(batch: list[FetchResult[int]]) -> asyncio.Future[BatchOutcome]:
             return loop.run_in_executor(writer, store, batch)
 
         pending: deque[asyncio.Future[BatchOutcome]] = deque()
@@ -182,20 +199,13 @@ async def _crawl(
                     progress(summary.total, outcome)
 
         if ids is None:
-            targets: Any = _stream_enabled(engine, reader)
+            targets: Targets[int] = _stream_enabled(engine, reader)
         else:
             load = retrying(load_targets, what="reading the instances to crawl")
             targets = await loop.run_in_executor(reader, load, engine, ids)
-        batch: list[FetchResult] = []
+        batch: list[FetchResult[int]] = []
         flushed = time.monotonic()
-        async with Fetcher(
-            config.endpoints,
-            config.limits,
-            concurrency=config.concurrency,
-            allowed_networks=config.allowed_networks,
-            user_agent=config.user_agent,
-            decode=False,
-        ) as fetcher:
+        async with fetcher:
             size = 0
             async for result in fetcher.fetch_all(targets, chunked=ids is None):
                 batch.append(result)

@@ -17,8 +17,7 @@ from datetime import datetime
 from flask import Flask
 
 from cephalopod.background import Runner
-from cephalopod.db import db, utcnow
-from cephalopod.instances.models import Meta
+from cephalopod.db import Meta, db, utcnow
 from cephalopod.schedule import Periodic
 from cephalopod.services import services
 

@@ -16,19 +16,17 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import replace
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from cephalopod.crawler.config import CrawlConfig
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult, decode_result
 from cephalopod.crawler.store import BatchOutcome, store_results
 from cephalopod.db import check_connections_on_checkout, retrying, sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
-
-if TYPE_CHECKING:  # the configuration is a frozen dataclass the writer only reads
-    from cephalopod.crawler.config import CrawlConfig
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +90,7 @@ def _store(
     config: CrawlConfig,
     locator: GeoLocator | None,
     job: JobCounter,
-    batch: list[FetchResult],
+    batch: list[FetchResult[int]],
 ) -> BatchOutcome:
     """Parse the batch's raw replies and store the batch in one transaction.
 
@@ -114,7 +112,7 @@ def _write(
     config: CrawlConfig,
     locator: GeoLocator | None,
     job: JobCounter,
-    batch: list[FetchResult],
+    batch: list[FetchResult[int]],
 ) -> BatchOutcome:
     dbapi = engine.dialect.loaded_dbapi
     # what the database refuses in the data itself (the hot path uses the driver directly),
@@ -151,7 +149,7 @@ def _write(
     return outcome
 
 
-def _store_in_process(job: JobCounter, batch: list[FetchResult]) -> BatchOutcome:
+def _store_in_process(job: JobCounter, batch: list[FetchResult[int]]) -> BatchOutcome:
     state = _process_state
     return _store(state["engine"], state["config"], state["locator"], job, batch)
 
@@ -162,7 +160,7 @@ def writer(
     locator: GeoLocator,
     job: JobCounter,
     use_process: bool,
-) -> tuple[Executor, Callable[[list[FetchResult]], BatchOutcome]]:
+) -> tuple[Executor, Callable[[list[FetchResult[int]]], BatchOutcome]]:
     """Return (executor, store function); ``job`` is where batches count (job id, chunk).
 
     A child process keeps database work off the event loop's core and GIL, which is what

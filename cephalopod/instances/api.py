@@ -40,7 +40,8 @@ MAX_BODY_KEYS = 1000
 
 
 def _registration_limit() -> str:
-    return current_app.config["REGISTRATION_RATE_LIMIT"]
+    limit: str = current_app.config["REGISTRATION_RATE_LIMIT"]  # validated by settings.load
+    return limit
 
 
 def json_body() -> dict[str, Any]:

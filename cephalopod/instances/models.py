@@ -9,16 +9,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cephalopod.db import JSONType, UTCDateTime, db, intpk, str255, utcnow
-from cephalopod.stats.values import MAX_VALUE_TEXT
+from cephalopod.db import JSONType, Model, UTCDateTime, intpk, str255, utcnow
 
 #: Crawl health values.
 CRAWL_STATUSES = ("ok", "error", "never")
 #: Percent of each ``instances`` page PostgreSQL fills with new rows (see Instance).
 INSTANCES_FILLFACTOR = 80
+#: Longest ``instance_fields.value_text``: PostgreSQL refuses a longer one (SQLite would not),
+#: so the display values are cut to fit (`cephalopod.stats.values`).
+MAX_VALUE_TEXT = 1000
 
 
-class Instance(db.Model):
+class Instance(Model):
     """One running installation that registered itself with the hub."""
 
     __tablename__ = "instances"
@@ -81,7 +83,7 @@ class Instance(db.Model):
         return f"<Instance {self.uuid} {self.url!r}>"
 
 
-class InstanceField(db.Model):
+class InstanceField(Model):
     """A visible crawled field's display value, in columns SQL can group, sort and index.
 
     ``value_text`` holds the JSON text of the display value (so ``3`` and ``"3"`` stay
@@ -126,7 +128,7 @@ class InstanceField(db.Model):
         return f"<InstanceField {self.instance_id} {self.field}={self.value_text}>"
 
 
-class Snapshot(db.Model):
+class Snapshot(Model):
     """The crawled data of one day (the latest crawl of the day wins): the history of trends.
 
     Keyed by (instance, day), with no surrogate id: the table grows by one row per instance
@@ -146,15 +148,3 @@ class Snapshot(db.Model):
 
     def __repr__(self) -> str:
         return f"<Snapshot {self.instance_id} {self.day}>"
-
-
-class Meta(db.Model):
-    """Small key/value facts about the database, e.g. the fingerprint of the field settings."""
-
-    __tablename__ = "meta"
-
-    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    value: Mapped[str] = mapped_column(sa.Text())
-
-    def __repr__(self) -> str:
-        return f"<Meta {self.key}>"

@@ -9,7 +9,7 @@ Field order is the JSON key order and the export's column order (both contracts)
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 import msgspec
@@ -25,7 +25,7 @@ DisplayValue = Annotated[
     ),
 ]
 CrawlStatus = Literal["ok", "error", "never"]
-if CrawlStatus.__args__ != CRAWL_STATUSES:  # type: ignore[attr-defined]  # Literal's values
+if get_args(CrawlStatus) != CRAWL_STATUSES:
     raise RuntimeError("CrawlStatus must list instances.models.CRAWL_STATUSES")
 
 

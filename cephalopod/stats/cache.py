@@ -23,20 +23,22 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from cephalopod.db import db
-from cephalopod.instances.models import Instance, Meta
+from cephalopod.db import Meta, db
+from cephalopod.instances.models import Instance
 from cephalopod.instances.operations import instance_deleted, instance_updated
 from cephalopod.services import services
 
 DATA_VERSION = "data_version"
 MAX_AGE = 60.0
 MAX_ENTRIES = 16
+
+T = TypeVar("T")
 
 meta = Meta.__table__
 instances = Instance.__table__
@@ -64,17 +66,17 @@ class StatsCache:
     """Computed results by key, the newest MAX_ENTRIES, each at most MAX_AGE seconds old."""
 
     def __init__(self) -> None:
-        self._entries: OrderedDict[tuple[Any, ...], tuple[float, Any]] = OrderedDict()
+        self._entries: OrderedDict[tuple[Any, ...], tuple[float, object]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get_or_compute(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+    def get_or_compute(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """Return the cached value of ``key``, computing and keeping it when absent or old."""
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(key)
             if entry is not None and now - entry[0] < MAX_AGE:
                 self._entries.move_to_end(key)
-                return entry[1]
+                return cast(T, entry[1])  # the key names the computation that stored it
         value = compute()  # outside the lock: two misses may compute twice, never block
         with self._lock:
             self._entries[key] = (now, value)
@@ -89,7 +91,7 @@ class StatsCache:
             self._entries.clear()
 
 
-def cached(name: str, parts: tuple[Any, ...], compute: Callable[[], Any]) -> Any:
+def cached(name: str, parts: tuple[Any, ...], compute: Callable[[], T]) -> T:
     """Return ``compute()`` for (name, parts, current data state), from the app's cache."""
     return services().stats_cache.get_or_compute((name, *parts, *data_state()), compute)
 

@@ -34,6 +34,8 @@ from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField
 from cephalopod.services import services
 from cephalopod.stats.aggregate import (
+    ChartEntry,
+    CountryEntry,
     _ranked,
     aggregate,
     fold_countries,
@@ -108,7 +110,7 @@ def instance_counts() -> tuple[int, int]:
     return int(total), int(enabled)
 
 
-def countries(status: str = "enabled") -> list[dict[str, Any]]:
+def countries(status: str = "enabled") -> list[CountryEntry]:
     """Count instances per country (code, name, count, percent of the counted instances)."""
     query = (
         sa.select(instances.c.country_code, instances.c.country_name, sa.func.count())
@@ -118,7 +120,7 @@ def countries(status: str = "enabled") -> list[dict[str, Any]]:
     return countries_from_groups(db.session.execute(query).all())
 
 
-def countries_from_groups(groups: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+def countries_from_groups(groups: Iterable[Sequence[Any]]) -> list[CountryEntry]:
     """Fold (code, name, count) groups the way ``naive_countries`` folds single rows."""
     return fold_countries((code, name, count) for code, name, count in groups)
 
@@ -245,7 +247,7 @@ def _category_key(spec: FieldSpec, category: str | None) -> str | None:
     return category
 
 
-def aggregated_chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str, Any]]:
+def aggregated_chart(spec: FieldSpec, status: str = "enabled") -> list[ChartEntry]:
     """Group by country or another field and apply sum/avg/min/max to numeric display values."""
     source, category, (value, where) = _grouped_source(spec, status)
     query = (
@@ -267,7 +269,7 @@ def aggregated_chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str,
     return _ranked(results)
 
 
-def _exact_chart(spec: FieldSpec, status: str) -> list[dict[str, Any]]:
+def _exact_chart(spec: FieldSpec, status: str) -> list[ChartEntry]:
     """Aggregate one chart from the fetched values with the reference's exact arithmetic."""
     source, category, (value, where) = _grouped_source(spec, status)
     query = sa.select(category, value.c.value_text).select_from(source).where(where)
@@ -295,7 +297,7 @@ def _value_counts(
 
 def count_charts(
     specs: Sequence[FieldSpec], status: str = "enabled", counts: tuple[int, int] | None = None
-) -> dict[str, list[dict]]:
+) -> dict[str, list[ChartEntry]]:
     """Count instances per display value for several fields in one pass (no value: Unknown).
 
     The counts of all instances come from the ``(field, value_text)`` index alone; a status
@@ -360,8 +362,8 @@ def charts(
             Chart(
                 field=spec.name,
                 label=spec.label,
-                type=spec.chart_type,  # type: ignore[arg-type]  # validated: CHART_TYPES
-                aggregation=spec.chart_aggregation,  # type: ignore[arg-type]  # validated
+                type=spec.chart_type,
+                aggregation=spec.chart_aggregation,
                 aggregate_by=None if is_count else spec.chart_aggregate_by,
                 x_label=x_label,
                 y_label=y_label,
@@ -371,7 +373,7 @@ def charts(
     return result
 
 
-def chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str, Any]]:
+def chart(spec: FieldSpec, status: str = "enabled") -> list[ChartEntry]:
     """Return one field's chart data ([{"category", "value"}]), as ``naive_chart`` would."""
     if spec.chart_aggregation == "count":
         return count_charts([spec], status)[spec.name]

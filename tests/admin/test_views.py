@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher, profiles
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -31,9 +30,8 @@ PAGES = ("/", "/servers", "/statistics")
 
 
 @pytest.fixture
-def users(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+def users(app: Flask, fast_hashing: None) -> None:
     """A user "admin" with the password "admin-password" (cheap hashing)."""
-    monkeypatch.setattr(auth_ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
     with app.app_context():
         auth_ops.create_user("admin", "admin-password")
 

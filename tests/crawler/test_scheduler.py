@@ -17,8 +17,8 @@ from cephalopod.background import ThreadRunner
 from cephalopod.crawler import jobs
 from cephalopod.crawler.models import CrawlJob
 from cephalopod.crawler.scheduler import start_embedded_scheduler
-from cephalopod.db import db
-from cephalopod.instances.models import Instance, Meta
+from cephalopod.db import Meta, db
+from cephalopod.instances.models import Instance
 from cephalopod.schedule import CRAWL_ALL
 from cephalopod.services import services
 
