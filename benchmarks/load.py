@@ -157,16 +157,20 @@ async def closed_loop(
 ) -> tuple[dict[str, Sample], float]:
     """``connections`` clients send requests back to back for ``seconds``; (samples, elapsed)."""
     samples: dict[str, Sample] = defaultdict(Sample)
-    names = [name for name, _weight in routes]
-    weights = [weight for _name, weight in routes]
+    # each client goes round the mix (its routes as often as their weights say), from its own
+    # place in it, and at least once: a short run still sends every route
+    cycle = [name for name, weight in routes for _ in range(weight)]
+    random.Random(0).shuffle(cycle)
     deadline = time.perf_counter() + seconds
 
-    async def one() -> None:
-        while time.perf_counter() < deadline:
-            await client.call(random.choices(names, weights)[0], samples)
+    async def one(offset: int) -> None:
+        n = 0
+        while n < len(cycle) or time.perf_counter() < deadline:
+            await client.call(cycle[(offset + n) % len(cycle)], samples)
+            n += 1
 
     start = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(connections)))
+    await asyncio.gather(*(one(n) for n in range(connections)))
     return samples, time.perf_counter() - start
 
 

@@ -10,6 +10,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -76,6 +77,11 @@ def _init_writer_process(config: CrawlConfig) -> None:
     core, while storing can use whatever the fetches leave idle (batches queue meanwhile).
     """
     os.nice(WRITER_NICENESS)
+    # the parent decides when the writer ends (after the batches it was handed are stored):
+    # a SIGTERM or Ctrl-C sent to the whole process group (systemd's default) must not kill
+    # it under the parent's feet; it still ends with its parent, when its queue closes
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine = sa.create_engine(config.database_uri, **config.engine_options)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", sqlite_pragmas)
