@@ -186,7 +186,7 @@ def heartbeat(job_id: str, owner: str | None = None) -> Iterator[None]:
                 sa.update(jobs).where(jobs.c.id == job_id).values(heartbeat_at=utcnow(), **values)
             )
 
-    beat(**claim)
+    retrying(beat, what=f"crawl job {job_id}")(**claim)
     done = threading.Event()
 
     def loop() -> None:
