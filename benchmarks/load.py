@@ -6,8 +6,8 @@
 
 Creates a database of its own on the server of ``--dburl`` (dropped at the end), seeds a fleet
 of ``--num`` instances (``benchmarks.seed``), then, for each server — gunicorn serving
-``cephalopod.wsgi:app`` (``--workers`` processes of ``--threads`` threads, gthread; default 1 x 16, as cheroot) and
-``cephalopod run``'s cheroot (16 threads) — runs, all on loopback:
+``cephalopod.wsgi:app`` (``--workers`` processes of ``--threads`` threads, gthread; default
+1 x 16, as cheroot) and ``cephalopod run``'s cheroot (16 threads) — runs, all on loopback:
 
 1. the ceiling: a bare Flask route returning a small JSON object (``benchmarks.load_ceiling``)
    under the same server setup, closed loop (``--connections`` clients, as fast as they can);
