@@ -19,7 +19,13 @@ import cephalopod.models  # noqa: F401 - every table on the metadata
 from cephalopod import settings as settings_mod
 from cephalopod.background import create_runner
 from cephalopod.crawler.tasks import TASKS as CRAWL_TASKS
-from cephalopod.db import db, sqlite_pragmas
+from cephalopod.db import (
+    check_connections_on_checkout,
+    close_sessions_safely,
+    db,
+    engine_options,
+    sqlite_pragmas,
+)
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.notify import tasks as notify_tasks
 from cephalopod.ops import logs as ops_logs
@@ -73,9 +79,19 @@ def create_app(
         RATELIMIT_HEADERS_ENABLED=True,
         # explicit per app: the shared Limiter would otherwise keep a previous app's False
         RATELIMIT_ENABLED=app.config.get("RATELIMIT_ENABLED", True),
+        # a rate-limit store that is down (Redis) must not take registrations down with it:
+        # limits are then counted in this process's memory until it is back (README)
+        RATELIMIT_IN_MEMORY_FALLBACK_ENABLED=app.config.get(
+            "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True
+        ),
         WTF_CSRF_TIME_LIMIT=None,
         JSON_SORT_KEYS=False,
     )
+    if app.config["RATELIMIT_STORAGE_URI"].startswith(("redis://", "rediss://")):
+        # a store that does not answer costs each request a second, not a hang
+        app.config.setdefault(
+            "RATELIMIT_STORAGE_OPTIONS", {"socket_connect_timeout": 1, "socket_timeout": 1}
+        )
     if app.config["SSL_CERT"]:
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
@@ -139,12 +155,11 @@ def _init_database(app: Flask) -> None:
         # the psycopg (3) driver is the one installed; accept the short form too
         uri = "postgresql+psycopg://" + uri.removeprefix("postgresql://")
         app.config["SQLALCHEMY_DATABASE_URI"] = uri
-    if uri.startswith("sqlite"):
-        options.setdefault("connect_args", {"timeout": 30})
-    else:
-        options.setdefault("pool_pre_ping", True)
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(uri, options)
     db.init_app(app)
-    if uri.startswith("sqlite"):
-        with app.app_context():
+    close_sessions_safely(app)  # after init_app: it runs before Flask-SQLAlchemy's teardown
+    with app.app_context():
+        if uri.startswith("sqlite"):
             event.listen(db.engine, "connect", sqlite_pragmas)
+        else:
+            check_connections_on_checkout(db.engine)

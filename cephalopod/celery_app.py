@@ -10,6 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+import kombu.exceptions
+import redis.exceptions
 from celery import Celery, Task
 from celery.signals import setup_logging
 from flask import Flask
@@ -18,6 +20,20 @@ from cephalopod.schedule import periodic_jobs
 
 if TYPE_CHECKING:  # a type only: background imports this module when a broker is set
     from cephalopod.background import TaskRegistry
+
+#: What sending a task raises when the broker is down or unreachable (after kombu's retries).
+BROKER_ERRORS: tuple[type[BaseException], ...] = (
+    kombu.exceptions.OperationalError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
+#: Redis transport defaults: a broker that does not answer fails a send in seconds, so a
+#: request asking for a crawl gets its 503 instead of hanging.
+TRANSPORT_DEFAULTS = {"socket_connect_timeout": 3}
+#: Sending retries briefly (a broker restarting), then gives up.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1}
 
 
 class FlaskCelery(Celery[Task[Any, Any]]):
@@ -43,6 +59,11 @@ def create_celery(app: Flask, tasks: TaskRegistry) -> FlaskCelery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            **TRANSPORT_DEFAULTS,
+            **(app.config.get("CELERY_BROKER_TRANSPORT_OPTIONS") or {}),
+        },
+        task_publish_retry_policy=PUBLISH_RETRY,
         timezone="UTC",
         beat_schedule={
             job.name: {"task": job.task, "schedule": job.schedule, "args": job.args}
