@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from typing import Any
 
 
@@ -34,6 +35,7 @@ def measure(value: Any) -> tuple[int, int]:
     max_depth = 0
     keys = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
+    children: Iterable[Any]
     while stack:
         node, depth = stack.pop()
         if type(node) is dict:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from cephalopod.instances.models import CRAWL_STATUSES
 from cephalopod.instances.queries import (
@@ -22,6 +22,7 @@ from cephalopod.instances.queries import (
 )
 from cephalopod.stats.fields import FieldRegistry, FieldSpec
 from cephalopod.stats.queries import STATUSES, known_field
+from cephalopod.stats.rows import TrendInterval
 from cephalopod.stats.trend import INSTANCES, INTERVALS
 
 FIELD_SORT = "field:"
@@ -38,6 +39,8 @@ LIST_PARAMETERS = (
     "per_page",
 )
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
+#: A parameter's accepted values (a Literal's, or plain strings)
+Choice = TypeVar("Choice", bound=str)
 
 
 class Args(Protocol):
@@ -67,14 +70,15 @@ def single(args: Args, name: str) -> str | None:
     return values[0] if values else None
 
 
-def choice(args: Args, name: str, choices: Sequence[str], default: str) -> str:
+def choice(args: Args, name: str, choices: Sequence[Choice], default: Choice) -> Choice:
     """Return a parameter that must be one of ``choices`` (``default`` when absent or empty)."""
     value = single(args, name)
     if value is None or value == "":
         return default
-    if value not in choices:
-        raise ParameterError(name, f"must be one of {', '.join(choices)}")
-    return value
+    for accepted in choices:  # the choice itself, so its Literal type carries on
+        if value == accepted:
+            return accepted
+    raise ParameterError(name, f"must be one of {', '.join(choices)}")
 
 
 def integer(args: Args, name: str, default: int, low: int, high: int) -> int:
@@ -149,7 +153,7 @@ class TrendQuery:
 
     name: str
     spec: FieldSpec | None
-    interval: str
+    interval: TrendInterval
     status: str
 
 

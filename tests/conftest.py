@@ -12,6 +12,7 @@ import contextlib
 import ipaddress
 import os
 import socket
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import Any
 import psycopg
 import pytest
 import sqlalchemy as sa
+from argon2 import PasswordHasher, profiles
 from flask import Flask
 from flask.testing import FlaskClient
 
 from cephalopod.app import create_app
+from cephalopod.auth import operations as auth_ops
 from cephalopod.db import db
 
 PG_ADMIN_URL = os.environ.get(
@@ -92,6 +95,15 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 
 _schema_ready: set[str] = set()
+
+
+@pytest.fixture
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash with argon2's cheapest (still Argon2id) parameters: the real ones cost ~0.2 s each.
+
+    For every test that makes users; tests/auth/test_passwords.py checks the real parameters.
+    """
+    monkeypatch.setattr(auth_ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
 
 @pytest.fixture
@@ -257,3 +269,30 @@ def make_fleet() -> Iterator[Callable[[str], str]]:
 def fleet(make_fleet: Callable[[str], str]) -> str:
     """A fleet of fake instances on 127.0.0.1; its base URL."""
     return make_fleet("127.0.0.1")
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections and never answers (a hung broker)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    accepted: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                accepted.append(server.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    for conn in accepted:
+        conn.close()
+    server.close()

@@ -15,13 +15,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
-from argon2 import PasswordHasher, profiles
 from click.testing import CliRunner, Result
 
-from cephalopod.app import MIGRATIONS_DIR, create_app
+from cephalopod.app import create_app
 from cephalopod.auth import operations as ops
 from cephalopod.cli import AppContext, cli
 from cephalopod.db import db
+from cephalopod.schema import MIGRATIONS_DIR
 from tests.databases import empty_database
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +47,9 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def cli_env(empty_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+def cli_env(
+    empty_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fast_hashing: None
+) -> dict[str, str]:
     """A settings file pointing to the empty database, in the environment of the commands."""
     settings = tmp_path / "settings.cfg"
     settings.write_text(f"SECRET_KEY = 'cli-test'\nSQLALCHEMY_DATABASE_URI = {empty_db!r}\n")
@@ -57,8 +59,7 @@ def cli_env(empty_db: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> d
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    # in-process commands hash with argon2's cheapest parameters (tests/auth checks the real ones)
-    monkeypatch.setattr(ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
+    # in-process commands hash with argon2's cheapest parameters: fast_hashing
     return env
 
 
@@ -66,8 +67,8 @@ def run_cli(*args: str, input: str | None = None) -> Result:
     """Run a command in-process; close the app's connections afterwards."""
     holder = AppContext()
     result = CliRunner().invoke(cli, list(args), input=input, obj=holder)
-    if holder._app is not None:  # the app the command built, if any
-        with holder._app.app_context():
+    for app in holder.built:  # the apps the command built, if any
+        with app.app_context():
             db.session.remove()
             db.engine.dispose()
     return result

@@ -8,9 +8,15 @@ function-level import hides a circle from Python, not from a reader). Imports un
 from __future__ import annotations
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 import cephalopod
+from cephalopod.settings import INSTANCE_ENV, SETTINGS_ENV
 
 PACKAGE = Path(cephalopod.__file__).resolve().parent
 ROOT = "cephalopod"
@@ -136,3 +142,37 @@ def test_no_import_circle() -> None:
         graph[source].discard(target)
     cycles = find_cycles(graph)
     assert cycles == [], "import circles: " + "; ".join(" ⇄ ".join(c) for c in cycles)
+
+
+def imported_modules(args: list[str], tmp_path: Path) -> set[str]:
+    """The top-level packages a fresh ``python -X importtime ARGS`` imports."""
+    settings = tmp_path / "settings.cfg"
+    settings.write_text("SECRET_KEY = 'x'\n")
+    env = {**os.environ, SETTINGS_ENV: str(settings), INSTANCE_ENV: str(tmp_path)}
+    env.pop("CELERY_BROKER_URL", None)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    lines = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
+    names = {line.rsplit("|", 1)[1].strip().split(".")[0] for line in lines[1:]}  # [0]: header
+    assert "cephalopod" in names
+    return names
+
+
+@pytest.mark.parametrize(
+    ("args", "absent"),
+    [
+        # --help: no application at all (the CLI imports commands inside them)
+        (["-m", "cephalopod", "--help"], {"sqlalchemy", "aiohttp", "celery", "maxminddb"}),
+        # every web process: no HTTP client (only a crawl needs it), no Celery without a broker
+        (["-c", "from cephalopod.app import create_app; create_app()"], {"aiohttp", "celery"}),
+    ],
+    ids=["help", "create_app"],
+)
+def test_what_a_start_does_not_import(args: list[str], absent: set[str], tmp_path: Path) -> None:
+    assert imported_modules(args, tmp_path) & absent == set()

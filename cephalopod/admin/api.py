@@ -66,7 +66,8 @@ def _mark_token_login(_app: Flask, user: Any = None) -> None:
 def authenticate() -> Response | None:
     """Demand a user; demand the CSRF token on writes that a cookie authenticated."""
     if not current_user.is_authenticated:
-        return login_manager.unauthorized()
+        denied: Response = login_manager.unauthorized()  # auth.views.unauthorized's reply
+        return denied
     if request.method not in SAFE_METHODS and not g.get(_VIA_BEARER):
         csrf.protect()
     return None

@@ -2,7 +2,8 @@
 
 One ordered query is read with a server-side cursor (``yield_per``); each row brings its
 display values (folded into one JSON object by the database) and its duplicate mark, so the
-stream holds one partition of rows at a time whatever the number of instances.
+stream holds one partition of rows at a time whatever the number of instances. The shared
+URL keys are found once per export, so only duplicates probe for their earliest instance.
 
 The two formats hold the same table: the main columns under their API names, then each
 visible crawled field's display value under its label. The CSV is UTF-8 with a byte order
@@ -25,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from cephalopod.db import db
 from cephalopod.instances.queries import (
     ListQuery,
-    earliest_registered,
+    earliest_if_duplicate,
     fields_table,
     filters,
     instances,
@@ -60,6 +61,7 @@ def columns(registry: FieldRegistry) -> tuple[list[str], list[str]]:
 def folded_fields() -> sa.ColumnElement[str]:
     """A column: the row's display values as one JSON object text (the stored texts are JSON)."""
     pairs = (fields_table.c.field, fields_table.c.value_text)
+    folded: sa.ColumnElement[Any]
     if db.engine.dialect.name == "postgresql":
         folded = sa.func.json_object_agg(pairs[0], sa.cast(pairs[1], postgresql.JSON))
         folded = sa.cast(folded, sa.Text)
@@ -122,7 +124,7 @@ def _sql_columns() -> dict[str, sa.ColumnElement[Any]]:
         "country_name": c.country_name,
         "latitude": c.latitude,
         "longitude": c.longitude,
-        "duplicate_of": _text(earliest_registered(), "uuid"),
+        "duplicate_of": _text(earliest_if_duplicate(), "uuid"),
         "local_address": c.url,  # judged in Python (is_local_address) as the rows stream
     }
 
@@ -152,8 +154,8 @@ def rows(query: ListQuery, names: Sequence[str]) -> Iterator[list[Any]]:
     result = db.session.execute(select.execution_options(yield_per=PARTITION))
     loads = json.loads
     for row in result:
-        cells = list(row)
-        fields = cells.pop()
+        cells: list[Any] = list(row)
+        fields: str | None = cells.pop()
         values = loads(fields) if fields else {}
         for index in _TIMES:
             cells[index] = _iso(cells[index])

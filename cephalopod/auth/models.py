@@ -8,10 +8,10 @@ import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cephalopod.db import UTCDateTime, db, intpk, utcnow
+from cephalopod.db import Model, UTCDateTime, intpk, utcnow
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A person who may log in to the admin interface."""
 
     __tablename__ = "users"
@@ -42,7 +42,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.username!r}>"
 
 
-class ApiToken(db.Model):
+class ApiToken(Model):
     """A bearer token for scripts; only its SHA-256 is stored, the token is shown once."""
 
     __tablename__ = "api_tokens"

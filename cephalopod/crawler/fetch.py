@@ -14,9 +14,7 @@ import logging
 import re
 import time
 from collections.abc import (
-    AsyncIterable,
     AsyncIterator,
-    Hashable,
     Iterable,
     Mapping,
     Sequence,
@@ -24,7 +22,7 @@ from collections.abc import (
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, final
 
 import aiohttp
 from aiohttp.abc import AbstractResolver
@@ -37,11 +35,12 @@ from cephalopod.crawler.results import (
     FetchError,
     FetchLimits,
     FetchResult,
+    K,
     decode_reply,
     format_seconds,
     format_size,
 )
-from cephalopod.crawler.targets import Target, target_reader
+from cephalopod.crawler.targets import Targets, target_reader
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +51,7 @@ _HOST_RE = re.compile(r"[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+(%[A-Za-z0-9._-]+)?")
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Credentials must not follow a redirect to another origin (same rule as browsers/aiohttp).
 _CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
-_CONNECT_ERRNOS = {
+_CONNECT_ERRNOS: dict[int | None, str] = {  # looked up by OSError.errno, None when it has none
     errno.ECONNREFUSED: "connection refused",
     errno.ECONNRESET: "connection reset",
     errno.ENETUNREACH: "network unreachable",
@@ -68,6 +67,7 @@ class _Trace:
     blocked: str | None = None
 
 
+@final  # so that `type(item) is _WorkerDone` tells mypy the other branch has a FetchResult
 @dataclass(frozen=True, slots=True)
 class _WorkerDone:
     """Sentinel a fetch_all worker queues when it stops, carrying the iterable's error if any."""
@@ -211,7 +211,7 @@ class Fetcher:
             await self._session.close()
             self._session = None
 
-    async def fetch_instance(self, key: Hashable, base_url: str) -> FetchResult:
+    async def fetch_instance(self, key: K, base_url: str) -> FetchResult[K]:
         """GET every endpoint of one instance and merge the replies; never raises for bad peers."""
         trace = _Trace()
         token = _trace.set(trace)
@@ -222,10 +222,10 @@ class Fetcher:
 
     async def fetch_all(
         self,
-        targets: Iterable[Target] | AsyncIterable[Target] | AsyncIterable[Sequence[Target]],
+        targets: Targets[K],
         *,
         chunked: bool = False,
-    ) -> AsyncIterator[FetchResult]:
+    ) -> AsyncIterator[FetchResult[K]]:
         """Fetch many instances, at most `concurrency` at once, yielding results as they finish.
 
         `concurrency` long-lived workers pull targets lazily and hand results over through a
@@ -233,7 +233,7 @@ class Fetcher:
         memory. An exception raised by the target iterable is re-raised here. With
         ``chunked``, an async iterable yields sequences of targets (cheaper per target).
         """
-        results: asyncio.Queue[FetchResult | _WorkerDone] = asyncio.Queue(self.concurrency)
+        results: asyncio.Queue[FetchResult[K] | _WorkerDone] = asyncio.Queue(self.concurrency)
         next_target = target_reader(targets, chunked)
         self.targets_exhausted = False
 
@@ -259,13 +259,13 @@ class Fetcher:
                     if item.error is not None:
                         raise item.error
                 else:
-                    yield item  # type: ignore[misc]
+                    yield item
         finally:
             for task in workers:
                 task.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
 
-    async def _fetch_instance(self, key: Hashable, base_url: str, trace: _Trace) -> FetchResult:
+    async def _fetch_instance(self, key: K, base_url: str, trace: _Trace) -> FetchResult[K]:
         started_at = datetime.now(UTC)
         start = time.monotonic()
         trace.ip = trace.blocked = None

@@ -11,6 +11,10 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # aiohttp's socket_factory types; the settings import this module, not aiohttp
+    from aiohttp import AddrInfoType, SocketFactoryType
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +138,7 @@ def is_allowed_address(ip: str | IPAddress, allowed_networks: Iterable[str | IPN
 def guarded_socket_factory(
     allowed_networks: Iterable[str | IPNetwork],
     on_attempt: Callable[[str, bool], None] | None = None,
-) -> Callable[[tuple], socket.socket]:
+) -> SocketFactoryType:
     """Build an aiohttp ``socket_factory`` that refuses to even create a socket for a blocked peer.
 
     ``on_attempt(address, allowed)`` is called for every connection attempt, so the caller
@@ -142,7 +146,7 @@ def guarded_socket_factory(
     """
     networks = parse_networks(allowed_networks)
 
-    def factory(addr_info: tuple) -> socket.socket:
+    def factory(addr_info: AddrInfoType) -> socket.socket:
         family, type_, proto, _, sockaddr = addr_info
         host = sockaddr[0]
         allowed = is_allowed_address(host, networks)

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from cephalopod.jsonlimits import JSONLimitError, loads_limited
+
+#: The caller's opaque key of a crawl target, handed back in its result (the crawl: an id).
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,14 +47,14 @@ class FetchLimits:
 
 
 @dataclass(slots=True)
-class FetchResult:
+class FetchResult(Generic[K]):
     """Outcome for one instance: merged data on success, a short human error otherwise.
 
     A fetcher made with ``decode=False`` leaves ``data`` None on success and hands the raw
     replies over in ``bodies`` instead, for `decode_result` to finish elsewhere.
     """
 
-    key: Hashable
+    key: K
     ok: bool
     data: dict[str, Any] | None
     error: str | None
@@ -97,8 +100,8 @@ def decode_reply(body: bytes, endpoint: Endpoint, limits: FetchLimits) -> dict[s
 
 
 def decode_result(
-    result: FetchResult, endpoints: Sequence[Endpoint], limits: FetchLimits
-) -> FetchResult:
+    result: FetchResult[K], endpoints: Sequence[Endpoint], limits: FetchLimits
+) -> FetchResult[K]:
     """Finish a result fetched with ``decode=False``: parse and merge its replies in order.
 
     A bad reply fails the instance with the error the fetcher would have given it. (One

@@ -26,7 +26,7 @@ from sqlalchemy.engine import Connection
 
 from cephalopod.crawler.models import ChunkDelivery, CrawlJob, CrawlJobChunk
 from cephalopod.crawler.results import FetchResult
-from cephalopod.crawler.store_sql import ENCODE, DialectSql, dialect_sql
+from cephalopod.crawler.store_sql import ENCODE, Cursor, DialectSql, dialect_sql, driver_cursor
 from cephalopod.geo.locate import GeoLocator
 from cephalopod.geo.location import Location
 from cephalopod.instances.models import Instance, InstanceField
@@ -101,7 +101,7 @@ def _location(ip: str | None, locator: GeoLocator | None) -> tuple[Any, ...] | N
 
 
 def _changed_values(
-    sql: DialectSql, cursor: Any, ids: list[int], rows: list[tuple[Any, ...]]
+    sql: DialectSql, cursor: Cursor, ids: list[int], rows: list[tuple[Any, ...]]
 ) -> tuple[list[tuple[int, str]], list[tuple[Any, ...]]]:
     """Compare new display values with the stored ones: (keys to delete, rows to insert).
 
@@ -122,7 +122,7 @@ def _changed_values(
 
 def store_results(
     conn: Connection,
-    results: Sequence[FetchResult],
+    results: Sequence[FetchResult[int]],
     registry: FieldRegistry,
     locator: GeoLocator | None = None,
     job_id: str | None = None,
@@ -140,11 +140,11 @@ def store_results(
     crawled: list[tuple[int, dict[str, Any], str, str, bool, tuple[Any, ...]]] = []
     snapshot_rows: list[tuple[Any, ...]] = []
     for result in results:
-        instance_id = int(result.key)  # type: ignore[call-overload]
+        instance_id = int(result.key)
         at = sql.timestamp(result.started_at)
         ip = result.ip[:45] if result.ip else None
         location = _location(ip, locator)
-        tail = (ip, *(location or ()), instance_id)
+        tail = (round(result.duration, 3), ip, *(location or ()), instance_id)
         if result.ok and result.data is not None:
             data = registry.visible(result.data)
             text = ENCODE(data)  # json.dumps with these options, minus an encoder per call
@@ -162,7 +162,7 @@ def store_results(
             outcome.errors[error] += 1
     if sql.postgres:
         conn.exec_driver_sql(sql.transaction_settings)
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = driver_cursor(conn)
     try:
         # Display values derive from the crawled data alone (a change of field settings
         # recomputes them all), so where the data is the same as before, so are they.

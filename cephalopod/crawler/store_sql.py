@@ -6,10 +6,12 @@ Statements are built once per dialect from constant names and placeholders; valu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
+import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
@@ -22,6 +24,30 @@ jobs = CrawlJob.__table__
 chunks = CrawlJobChunk.__table__
 fields_table = InstanceField.__table__
 instances = Instance.__table__
+
+if TYPE_CHECKING:
+    from psycopg import Copy
+
+
+class Cursor(Protocol):
+    """What the store uses of a driver's own cursor, sqlite3's or psycopg's (both give lists)."""
+
+    @property
+    def rowcount(self) -> int: ...
+    def execute(self, query: str, params: Sequence[Any] = ..., /) -> Self: ...
+    def executemany(self, query: str, params_seq: Iterable[Sequence[Any]], /) -> object: ...
+    def fetchall(self) -> list[Any]: ...
+    def copy(self, statement: str, /) -> AbstractContextManager[Copy]: ...  # psycopg only
+    def close(self) -> None: ...
+
+
+def driver_cursor(conn: Connection) -> Cursor:
+    """A cursor of the driver itself: executemany, array parameters and COPY, unwrapped."""
+    driver = conn.connection.driver_connection
+    if driver is None:  # only a closed or invalidated connection has none
+        raise sa.exc.ResourceClosedError("the connection has no driver connection")
+    cursor: Cursor = driver.cursor()
+    return cursor
 
 
 class DialectSql:
@@ -49,11 +75,12 @@ class DialectSql:
                         else "crawl_error = v.error, last_crawl_at = v.at, "
                         "crawl_status = 'error', consecutive_failures = i.consecutive_failures + 1"
                     )
-                    + ", ip = COALESCE(v.ip, i.ip)"
+                    + ", last_crawl_seconds = v.seconds, ip = COALESCE(v.ip, i.ip)"
                     + "".join(f", {col} = v.{col}" for col in LOCATION_COLUMNS if locate)
                     + " FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS v (id bigint, data jsonb, "
-                    "error text, at timestamptz, ip text, country_code text, country_name text, "
-                    "city text, latitude float8, longitude float8) WHERE i.id = v.id"
+                    "error text, at timestamptz, seconds float8, ip text, country_code text, "
+                    "country_name text, city text, latitude float8, longitude float8) "
+                    "WHERE i.id = v.id"
                     + (" RETURNING i.id, i.data_changed_at IS NOT DISTINCT FROM v.at" if ok else "")
                 )
                 if self.postgres
@@ -67,7 +94,7 @@ class DialectSql:
                         else "crawl_error = ?, last_crawl_at = ?, crawl_status = 'error', "
                         "consecutive_failures = consecutive_failures + 1"
                     )
-                    + ", ip = COALESCE(?, ip)"
+                    + ", last_crawl_seconds = ?, ip = COALESCE(?, ip)"
                     + "".join(f", {col} = ?" for col in LOCATION_COLUMNS if locate)
                     + " WHERE id = ?"
                 )
@@ -131,7 +158,7 @@ class DialectSql:
             )
         )
 
-    def by_ids(self, cursor: Any, template: str, ids: list[int]) -> list[tuple[Any, ...]]:
+    def by_ids(self, cursor: Cursor, template: str, ids: list[int]) -> list[tuple[Any, ...]]:
         """Run a ``WHERE ... IN`` query for many ids and return all rows.
 
         PostgreSQL takes them as one array parameter; SQLite in groups of placeholders
@@ -156,7 +183,7 @@ class DialectSql:
         return value.isoformat()
 
     def write_updates(
-        self, cursor: Any, key: tuple[bool, bool], rows: list[tuple[Any, ...]]
+        self, cursor: Cursor, key: tuple[bool, bool], rows: list[tuple[Any, ...]]
     ) -> int | list[tuple[int, bool]]:
         """Apply the health (and data) updates of one kind.
 
@@ -167,12 +194,12 @@ class DialectSql:
             cursor.executemany(self.update[key], rows)
             return cursor.rowcount
         ok, locate = key
-        names = ["data" if ok else "error", "at", *(["at"] if ok else []), "ip"]
+        names = ["data" if ok else "error", "at", *(["at"] if ok else []), "seconds", "ip"]
         names += [*(LOCATION_COLUMNS if locate else ()), "id"]
         cursor.execute(self.update[key], (_json_rows(names, rows, raw=0 if ok else None),))
         return cursor.fetchall() if ok else cursor.rowcount
 
-    def write_snapshots(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+    def write_snapshots(self, cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
         """Upsert the day's snapshots ((instance id, day, JSON text) rows).
 
         On PostgreSQL the data comes from the instance rows, which this transaction has just

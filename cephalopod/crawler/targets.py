@@ -4,27 +4,39 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterable, Awaitable, Callable, Hashable, Iterable, Sequence
+from collections.abc import (
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
+from typing import cast
 
-Target = tuple[Hashable, str]  # (opaque key, instance base URL)
+from cephalopod.crawler.results import K
+
+Target = tuple[K, str]  # (opaque key, instance base URL)
+#: A list, or an async stream of targets or (``chunked``) of sequences of targets
+Targets = Iterable[Target[K]] | AsyncIterable[Target[K]] | AsyncIterable[Sequence[Target[K]]]
 
 
 def target_reader(
-    targets: Iterable[Target] | AsyncIterable[Target] | AsyncIterable[Sequence[Target]],
+    targets: Targets[K],
     chunked: bool,
-) -> Callable[[], Awaitable[Target | None]]:
+) -> Callable[[], Awaitable[Target[K] | None]]:
     """Return an async callable, safe to share between workers, giving the next target or None.
 
     An async iterable is advanced under a lock (two tasks cannot advance it at once); when it
     yields chunks of targets, most calls are served from a buffer without awaiting at all.
     """
     if isinstance(targets, AsyncIterable):
-        iterator = aiter(targets)
+        iterator: AsyncIterator[Target[K] | Sequence[Target[K]]] = aiter(targets)
         lock = asyncio.Lock()
-        buffer: deque[Target] = deque()
+        buffer: deque[Target[K]] = deque()
         exhausted = False
 
-        async def next_async() -> Target | None:
+        async def next_async() -> Target[K] | None:
             nonlocal exhausted
             while not buffer:
                 async with lock:
@@ -37,16 +49,17 @@ def target_reader(
                     except StopAsyncIteration:
                         exhausted = True
                         return None
+                    # which of the two an item is, only the caller's ``chunked`` says
                     if chunked:
-                        buffer.extend(item)
+                        buffer.extend(cast("Sequence[Target[K]]", item))
                     else:
-                        return item
+                        return cast("Target[K]", item)
             return buffer.popleft()
 
         return next_async
     sync_iterator = iter(targets)
 
-    async def next_sync() -> Target | None:
+    async def next_sync() -> Target[K] | None:
         return next(sync_iterator, None)
 
     return next_sync

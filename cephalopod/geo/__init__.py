@@ -1,6 +1,5 @@
-"""Offline geolocation of instance addresses (DB-IP Lite by default, or the user's .mmdb)."""
+"""Offline geolocation of instance addresses (DB-IP Lite by default, or the user's .mmdb).
 
-from cephalopod.geo.locate import GeoLocator
-from cephalopod.geo.location import DATA_CREDIT_TEXT, DATA_CREDIT_URL, Location
-
-__all__ = ["DATA_CREDIT_TEXT", "DATA_CREDIT_URL", "GeoLocator", "Location"]
+Thin, like the other packages: importing `cephalopod.geo.cli` (every ``cephalopod`` command)
+must not load maxminddb. The locator is `cephalopod.geo.locate.GeoLocator`.
+"""

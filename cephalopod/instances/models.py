@@ -9,28 +9,38 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from cephalopod.db import JSONType, UTCDateTime, db, intpk, str255, utcnow
-from cephalopod.stats.values import MAX_VALUE_TEXT
+from cephalopod.db import JSONType, Model, UTCDateTime, intpk, str255, utcnow
 
 #: Crawl health values.
 CRAWL_STATUSES = ("ok", "error", "never")
 #: Percent of each ``instances`` page PostgreSQL fills with new rows (see Instance).
 INSTANCES_FILLFACTOR = 80
+#: Longest ``instance_fields.value_text``: PostgreSQL refuses a longer one (SQLite would not),
+#: so the display values are cut to fit (`cephalopod.stats.values`).
+MAX_VALUE_TEXT = 1000
 
 
-class Instance(db.Model):
+class Instance(Model):
     """One running installation that registered itself with the hub."""
 
     __tablename__ = "instances"
     __table_args__ = (
         # covers the statistics' count per country for any status, without reading rows; and
-        # every look-up by country (an index on country_code alone would only add write cost)
+        # every look-up by country (an index on country_code alone would only add write cost).
+        # With the id (SQLite's indexes hold it anyway) it also gives the ids of a country's
+        # instances (the list filtered by country) and each instance's country and status
+        # (charts aggregated by country) without reading the wide rows: an id never changes,
+        # so in-place updates stay possible.
         sa.Index(
             "ix_instances_country_code_country_name_enabled",
             "country_code",
             "country_name",
             "enabled",
+            postgresql_include=["id"],
         ),
+        # Home's counts (registered, active, per health) in one pass over this index alone,
+        # and the list's health filter (as the index on crawl_status alone did)
+        sa.Index("ix_instances_crawl_status_enabled", "crawl_status", "enabled"),
         # Every crawl rewrites every row. Room left on each page, and no index on a column a
         # recrawl changes (last_crawl_at, last_success_at, consecutive_failures...), let
         # PostgreSQL update the row in place (a HOT update): none of the table's indexes gets
@@ -54,11 +64,14 @@ class Instance(db.Model):
     crawled_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     last_crawl_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # not indexed: above
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    crawl_status: Mapped[str] = mapped_column(sa.String(10), default="never", index=True)
+    crawl_status: Mapped[str] = mapped_column(sa.String(10), default="never")  # indexed: above
     crawl_error: Mapped[str | None] = mapped_column(sa.String(500))
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     #: when a successful crawl last found data different from the stored (the first included)
     data_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: seconds the latest crawl took (every endpoint, or until it failed): a crawl of all
+    #: starts the instances that were slow first, so that they do not end it late
+    last_crawl_seconds: Mapped[float | None]
 
     # where the server is, located from the address the crawler connected to
     ip: Mapped[str | None] = mapped_column(sa.String(45))
@@ -81,7 +94,7 @@ class Instance(db.Model):
         return f"<Instance {self.uuid} {self.url!r}>"
 
 
-class InstanceField(db.Model):
+class InstanceField(Model):
     """A visible crawled field's display value, in columns SQL can group, sort and index.
 
     ``value_text`` holds the JSON text of the display value (so ``3`` and ``"3"`` stay
@@ -126,7 +139,7 @@ class InstanceField(db.Model):
         return f"<InstanceField {self.instance_id} {self.field}={self.value_text}>"
 
 
-class Snapshot(db.Model):
+class Snapshot(Model):
     """The crawled data of one day (the latest crawl of the day wins): the history of trends.
 
     Keyed by (instance, day), with no surrogate id: the table grows by one row per instance
@@ -146,15 +159,3 @@ class Snapshot(db.Model):
 
     def __repr__(self) -> str:
         return f"<Snapshot {self.instance_id} {self.day}>"
-
-
-class Meta(db.Model):
-    """Small key/value facts about the database, e.g. the fingerprint of the field settings."""
-
-    __tablename__ = "meta"
-
-    key: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
-    value: Mapped[str] = mapped_column(sa.Text())
-
-    def __repr__(self) -> str:
-        return f"<Meta {self.key}>"

@@ -9,7 +9,7 @@ Field order is the JSON key order and the export's column order (both contracts)
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID
 
 import msgspec
@@ -25,7 +25,7 @@ DisplayValue = Annotated[
     ),
 ]
 CrawlStatus = Literal["ok", "error", "never"]
-if CrawlStatus.__args__ != CRAWL_STATUSES:  # type: ignore[attr-defined]  # Literal's values
+if get_args(CrawlStatus) != CRAWL_STATUSES:
     raise RuntimeError("CrawlStatus must list instances.models.CRAWL_STATUSES")
 
 
@@ -107,6 +107,20 @@ class InstancePage(msgspec.Struct, frozen=True, kw_only=True):
     page: int
     per_page: int
     items: list[InstanceItem]
+
+
+class InstanceCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """The installed base at a glance: each number is the total of a list filter.
+
+    ``registered``: every instance; ``active``: ``status=enabled``; ``ok``, ``error`` and
+    ``never``: ``health=`` that value.
+    """
+
+    registered: int
+    active: int
+    ok: int
+    error: int
+    never: int
 
 
 def item_columns() -> tuple[str, ...]:

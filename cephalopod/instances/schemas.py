@@ -32,7 +32,7 @@ class FieldError(ValueError):
         self.empty = empty
 
 
-def _clean_text(field: str, value: Any, max_len: int = MAX_TEXT) -> str:
+def _clean_text(field: str, value: object, max_len: int = MAX_TEXT) -> str:
     if not isinstance(value, str):
         raise FieldError(field, f"{field} must be a string")
     value = value.strip()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypedDict, TypeGuard
 
 from cephalopod.stats.fields import COUNTRY, FieldRegistry, FieldSpec
 
@@ -29,11 +29,28 @@ Number = int | float
 
 UNKNOWN = "Unknown"
 
+
+class ChartEntry(TypedDict):
+    """One category of a chart and its value (``stats.rows.ChartPoint`` once served)."""
+
+    category: Display
+    value: Number
+
+
+class CountryEntry(TypedDict):
+    """One country's count and share (``stats.rows.CountryShare`` once served)."""
+
+    code: str | None
+    name: str
+    count: int
+    percent: float
+
+
 #: The smallest magnitude of an int with no display value: 1,000 digits (see above).
 INT_LIMIT = 10**999
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[Number]:
     """Tell whether a value takes part in numeric aggregation: finite int or float, not bool."""
     if isinstance(value, bool):
         return False
@@ -94,17 +111,23 @@ def split_display(value: Display) -> tuple[str | None, float | None]:
         return None, None
     if not (isinstance(value, (str, bool)) or is_number(value)):
         raise TypeError(f"{value!r} is not a display value")
-    text = json.dumps(value, ensure_ascii=False)
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        text = json.dumps(value, ensure_ascii=True)
+    text = json_text(value)
     if isinstance(value, bool) or not is_number(value):
         return text, None
     try:
         return text, float(value)
     except OverflowError:
         return text, None
+
+
+def json_text(value: str | bool | Number) -> str:
+    """Return a display value's JSON text, ``value_text``; lone surrogates escaped (UTF-8)."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = json.dumps(value, ensure_ascii=True)
+    return text
 
 
 def join_display(value_text: str | None, value_num: float | None = None) -> Display:
@@ -115,7 +138,7 @@ def join_display(value_text: str | None, value_num: float | None = None) -> Disp
 Row = tuple[str | None, Mapping[str, Any] | None]
 
 
-def _ranked(values: Mapping[str | None, Number]) -> list[dict[str, Any]]:
+def _ranked(values: Mapping[str | None, Number]) -> list[ChartEntry]:
     # Largest first; ties by the category's stored text in code-point order, "Unknown" last.
     order = sorted(values.items(), key=lambda item: (-item[1], item[0] is None, item[0] or ""))
     return [
@@ -124,7 +147,7 @@ def _ranked(values: Mapping[str | None, Number]) -> list[dict[str, Any]]:
     ]
 
 
-def naive_chart(spec: FieldSpec, rows: Iterable[Row], registry: FieldRegistry) -> list[dict]:
+def naive_chart(spec: FieldSpec, rows: Iterable[Row], registry: FieldRegistry) -> list[ChartEntry]:
     """Compute one field's chart the slow, obvious way from (country name, crawled data) rows.
 
     'count' counts instances per display value (no value: "Unknown"). Other aggregations group
@@ -152,7 +175,7 @@ def naive_chart(spec: FieldSpec, rows: Iterable[Row], registry: FieldRegistry) -
     return _ranked({key: value for key, value in results.items() if value is not None})
 
 
-def naive_countries(rows: Iterable[tuple[str | None, str | None]]) -> list[dict]:
+def naive_countries(rows: Iterable[tuple[str | None, str | None]]) -> list[CountryEntry]:
     """Count instances per country from (code, name) rows, with their share of all rows in percent.
 
     No code means "Unknown" (code None); a code's name is the smallest non-empty name seen with
@@ -162,7 +185,7 @@ def naive_countries(rows: Iterable[tuple[str | None, str | None]]) -> list[dict]
     return fold_countries((code, name, 1) for code, name in rows)
 
 
-def fold_countries(groups: Iterable[tuple[str | None, str | None, int]]) -> list[dict]:
+def fold_countries(groups: Iterable[tuple[str | None, str | None, int]]) -> list[CountryEntry]:
     """Fold (code, name, count) groups into the country list (the SQL side groups first)."""
     counts: dict[str | None, int] = {}
     names: dict[str | None, set[str]] = {}
@@ -175,10 +198,10 @@ def fold_countries(groups: Iterable[tuple[str | None, str | None, int]]) -> list
         elif name:
             seen.add(name)
     total = sum(counts.values())
-    result = [
+    result: list[CountryEntry] = [
         {
             "code": code,
-            "name": min(names[code]) if names[code] else code,
+            "name": min(names[code], default=code or UNKNOWN),  # no name seen: the code
             "count": count,
             "percent": round(100 * count / total, 2),
         }

@@ -10,14 +10,17 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 SETTING = "CRAWLED_FIELDS_SETTINGS"
 COUNTRY = "country"
 
-AGGREGATIONS: tuple[str | None, ...] = (None, "sum", "avg", "min", "max")
-CHART_TYPES: tuple[str, ...] = ("bar", "line", "pie")
-CHART_AGGREGATIONS: tuple[str, ...] = ("count", "sum", "avg", "min", "max")
+Aggregation = Literal["sum", "avg", "min", "max"]
+ChartType = Literal["bar", "line", "pie"]
+ChartAggregation = Literal["count", "sum", "avg", "min", "max"]
+AGGREGATIONS: tuple[Aggregation | None, ...] = (None, *get_args(Aggregation))
+CHART_TYPES: tuple[ChartType, ...] = get_args(ChartType)
+CHART_AGGREGATIONS: tuple[ChartAggregation, ...] = get_args(ChartAggregation)
 OPTIONS: tuple[str, ...] = (
     "label",
     "aggregation",
@@ -40,10 +43,10 @@ class FieldSpec:
 
     name: str
     label: str
-    aggregation: str | None = None
+    aggregation: Aggregation | None = None
     chart: bool = False
-    chart_type: str = "bar"
-    chart_aggregation: str = "count"
+    chart_type: ChartType = "bar"
+    chart_aggregation: ChartAggregation = "count"
     chart_aggregate_by: str = COUNTRY
 
 

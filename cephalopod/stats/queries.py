@@ -34,13 +34,15 @@ from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField
 from cephalopod.services import services
 from cephalopod.stats.aggregate import (
+    ChartEntry,
+    CountryEntry,
     _ranked,
     aggregate,
     fold_countries,
     is_number,
     split_display,
 )
-from cephalopod.stats.cache import cached
+from cephalopod.stats.cache import DataState, cached, cached_registry, data_state
 from cephalopod.stats.fields import (
     COUNTRY,
     FieldRegistry,
@@ -108,7 +110,7 @@ def instance_counts() -> tuple[int, int]:
     return int(total), int(enabled)
 
 
-def countries(status: str = "enabled") -> list[dict[str, Any]]:
+def countries(status: str = "enabled") -> list[CountryEntry]:
     """Count instances per country (code, name, count, percent of the counted instances)."""
     query = (
         sa.select(instances.c.country_code, instances.c.country_name, sa.func.count())
@@ -118,7 +120,7 @@ def countries(status: str = "enabled") -> list[dict[str, Any]]:
     return countries_from_groups(db.session.execute(query).all())
 
 
-def countries_from_groups(groups: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+def countries_from_groups(groups: Iterable[Sequence[Any]]) -> list[CountryEntry]:
     """Fold (code, name, count) groups the way ``naive_countries`` folds single rows."""
     return fold_countries((code, name, count) for code, name, count in groups)
 
@@ -245,7 +247,7 @@ def _category_key(spec: FieldSpec, category: str | None) -> str | None:
     return category
 
 
-def aggregated_chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str, Any]]:
+def aggregated_chart(spec: FieldSpec, status: str = "enabled") -> list[ChartEntry]:
     """Group by country or another field and apply sum/avg/min/max to numeric display values."""
     source, category, (value, where) = _grouped_source(spec, status)
     query = (
@@ -267,7 +269,7 @@ def aggregated_chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str,
     return _ranked(results)
 
 
-def _exact_chart(spec: FieldSpec, status: str) -> list[dict[str, Any]]:
+def _exact_chart(spec: FieldSpec, status: str) -> list[ChartEntry]:
     """Aggregate one chart from the fetched values with the reference's exact arithmetic."""
     source, category, (value, where) = _grouped_source(spec, status)
     query = sa.select(category, value.c.value_text).select_from(source).where(where)
@@ -284,6 +286,13 @@ def _value_counts(
     names: Sequence[str], status: str, share: float | None = None
 ) -> dict[tuple[str, str], int]:
     """Count instance_fields rows per (field, value_text) among the instances of a status."""
+    if (
+        status != "all"
+        and share is not None
+        and share <= FEW
+        and db.engine.dialect.name == "postgresql"
+    ):
+        return _few_value_counts(names, status)
     group = (fields_table.c.field, fields_table.c.value_text)
     query = sa.select(*group, sa.func.count()).where(fields_table.c.field.in_(names))
     if status != "all":
@@ -293,9 +302,37 @@ def _value_counts(
     return {(name, text): count for name, text, count in db.session.execute(query.group_by(*group))}
 
 
+#: A status this small a share of the instances is counted instance by instance (PostgreSQL).
+FEW = 0.2
+
+
+def _few_value_counts(names: Sequence[str], status: str) -> dict[tuple[str, str], int]:
+    """``_value_counts`` of a status that few instances have: their values by primary key.
+
+    PostgreSQL's planner, which prices every index probe as a disk read, would read all the
+    fields' rows and hash-join them with these few instances; the values of each instance,
+    looked up by its key (a LATERAL subquery kept apart by ``OFFSET 0``), cost a fraction.
+    """
+    values = (
+        sa.select(fields_table.c.field, fields_table.c.value_text)
+        .where(fields_table.c.instance_id == instances.c.id, fields_table.c.field.in_(names))
+        .offset(0)
+        .lateral("status_values")
+    )
+    group = (values.c.field, values.c.value_text)
+    query = (
+        sa.select(*group, sa.func.count())
+        .select_from(instances)
+        .join(values, sa.true())
+        .where(status_filter(status))
+        .group_by(*group)
+    )
+    return {(name, text): count for name, text, count in db.session.execute(query)}
+
+
 def count_charts(
     specs: Sequence[FieldSpec], status: str = "enabled", counts: tuple[int, int] | None = None
-) -> dict[str, list[dict]]:
+) -> dict[str, list[ChartEntry]]:
     """Count instances per display value for several fields in one pass (no value: Unknown).
 
     The counts of all instances come from the ``(field, value_text)`` index alone; a status
@@ -360,8 +397,8 @@ def charts(
             Chart(
                 field=spec.name,
                 label=spec.label,
-                type=spec.chart_type,  # type: ignore[arg-type]  # validated: CHART_TYPES
-                aggregation=spec.chart_aggregation,  # type: ignore[arg-type]  # validated
+                type=spec.chart_type,
+                aggregation=spec.chart_aggregation,
                 aggregate_by=None if is_count else spec.chart_aggregate_by,
                 x_label=x_label,
                 y_label=y_label,
@@ -371,31 +408,47 @@ def charts(
     return result
 
 
-def chart(spec: FieldSpec, status: str = "enabled") -> list[dict[str, Any]]:
+def chart(spec: FieldSpec, status: str = "enabled") -> list[ChartEntry]:
     """Return one field's chart data ([{"category", "value"}]), as ``naive_chart`` would."""
     if spec.chart_aggregation == "count":
         return count_charts([spec], status)[spec.name]
     return aggregated_chart(spec, status)
 
 
-def statistics(registry: FieldRegistry, status: str = "enabled") -> Statistics:
-    """Return the statistics page's numbers: counts, countries, registrations and charts."""
-    total, enabled = instance_counts()
+def statistics(
+    registry: FieldRegistry, status: str = "enabled", state: DataState | None = None
+) -> Statistics:
+    """Return the statistics page's numbers: counts, countries, registrations and charts.
+
+    With the cache's ``state``, the counts and registrations (which no crawl changes) come
+    from the cache when only crawled data changed.
+    """
+    if db.engine.dialect.name == "postgresql":
+        # for the rest of this transaction: a plan that counts per instance looks expensive
+        # enough for JIT compilation, which costs more than the query it would speed up
+        db.session.execute(sa.text("SELECT set_config('jit', 'off', true)"))
+    if state is None:
+        (total, enabled), days = instance_counts(), registrations()
+    else:
+        total, enabled = cached_registry("instance_counts", instance_counts, state)
+        days = cached_registry("registrations", registrations, state)
     return Statistics(
         instances=total,
         active=enabled,
         countries=[CountryShare(**share) for share in countries(status)],
-        registrations=registrations(),
+        registrations=days,
         charts=charts(registry, status, (total, enabled)),
     )
 
 
 def cached_statistics(registry: FieldRegistry, status: str = "enabled") -> Statistics:
     """Return ``statistics``, cached until the data or the settings change."""
+    state = data_state()
     return cached(
         "statistics",
         (registry.fingerprint(), status),
-        lambda: statistics(registry, status),
+        lambda: statistics(registry, status, state),
+        state,
     )
 
 

@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, scoped_session
 
-from cephalopod.db import db
-from cephalopod.instances.models import Instance, InstanceField, Meta
+from cephalopod.db import Meta, db
+from cephalopod.instances.models import Instance, InstanceField
 from cephalopod.services import services
 from cephalopod.stats.cache import touch_data_version
 from cephalopod.stats.fields import FieldRegistry
@@ -93,7 +93,7 @@ def recompute_display_values(
 
 
 def refresh_display_values_if_stale(
-    app_or_session: Flask | Session | scoped_session | Engine,
+    app_or_session: Flask | Session | scoped_session[Session] | Engine,
     registry: FieldRegistry | None = None,
 ) -> int:
     """Recompute the display values when the settings changed since they were stored.

@@ -12,14 +12,10 @@ from typing import Annotated, Literal
 import msgspec
 
 from cephalopod.instances.rows import DisplayValue
-from cephalopod.stats.fields import CHART_AGGREGATIONS, CHART_TYPES
+from cephalopod.stats.fields import ChartAggregation, ChartType
 
-ChartType = Literal["bar", "line", "pie"]
-ChartAggregation = Literal["count", "sum", "avg", "min", "max"]
-TrendInterval = Literal["day", "week", "month"]  # stats.trend.INTERVALS (it imports this module)
-_DECLARED = (ChartType.__args__, ChartAggregation.__args__)  # type: ignore[attr-defined]
-if _DECLARED != (CHART_TYPES, CHART_AGGREGATIONS):  # the settings' choices, declared twice
-    raise RuntimeError("ChartType and ChartAggregation must list stats.fields' choices")
+#: stats.trend.INTERVALS are its values (trend imports this module)
+TrendInterval = Literal["day", "week", "month"]
 
 
 class CountryShare(msgspec.Struct, frozen=True, kw_only=True):

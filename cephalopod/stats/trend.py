@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import sqlalchemy as sa
 
@@ -20,10 +20,10 @@ from cephalopod.instances.models import Instance, Snapshot
 from cephalopod.stats.aggregate import UNKNOWN, display_value, join_display
 from cephalopod.stats.fields import FieldRegistry, FieldSpec
 from cephalopod.stats.queries import status_filter
-from cephalopod.stats.rows import Trend, TrendSeries
+from cephalopod.stats.rows import Trend, TrendInterval, TrendSeries
 from cephalopod.stats.values import display_text
 
-INTERVALS = ("day", "week", "month")
+INTERVALS: tuple[TrendInterval, ...] = get_args(TrendInterval)  # day, week, month
 #: The pseudo-field of the number of active (crawled) instances per period.
 INSTANCES = "instances"
 ACTIVE = "Active instances"
@@ -109,7 +109,9 @@ def _periods(starts: set[date], interval: str) -> list[date]:
     return periods
 
 
-def trend(spec: FieldSpec | None, interval: str = "month", status: str = "enabled") -> Trend:
+def trend(
+    spec: FieldSpec | None, interval: TrendInterval = "month", status: str = "enabled"
+) -> Trend:
     """Return the field's count distribution per period, or active instances with spec None."""
     last = _last_snapshots(interval, status)
     if spec is None:
@@ -153,7 +155,7 @@ def trend(spec: FieldSpec | None, interval: str = "month", status: str = "enable
     return Trend(
         field=INSTANCES if spec is None else spec.name,
         label=ACTIVE if spec is None else spec.label,
-        interval=interval,  # type: ignore[arg-type]  # validated: INTERVALS
+        interval=interval,
         periods=[period_label(p, interval) for p in periods],
         series=series,
     )

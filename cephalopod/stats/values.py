@@ -6,13 +6,12 @@ from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from cephalopod.stats.aggregate import INT_LIMIT, display_value, split_display
+from cephalopod.instances.models import MAX_VALUE_TEXT
+from cephalopod.stats.aggregate import INT_LIMIT, display_value, json_text, split_display
 from cephalopod.stats.fields import FieldRegistry
 
 #: Longest display string kept for grouping and sorting (the full value stays in crawled_data).
 MAX_DISPLAY_CHARS = 250
-#: Longest value_text: the column's length (PostgreSQL refuses a longer one, SQLite would not).
-MAX_VALUE_TEXT = 1000
 MAX_FIELD_NAME = 255
 
 Columns = tuple[str | None, float | None]
@@ -35,7 +34,7 @@ def _columns(value: Any) -> Columns:
     low, high = 0, len(value) - 1  # the prefix value[:low] fits; value[:high + 1] does not
     while low < high:
         middle = (low + high + 1) // 2
-        if len(split_display(value[:middle] + "…")[0]) <= MAX_VALUE_TEXT:  # type: ignore[arg-type]
+        if len(json_text(value[:middle] + "…")) <= MAX_VALUE_TEXT:
             low = middle
         else:
             high = middle - 1
@@ -76,7 +75,8 @@ def display_columns(raw: Any, registry: FieldRegistry, name: str) -> Columns:
     if type(raw) is int:
         return _int_columns(raw)
     if isinstance(raw, str | bool | int | float):
-        return _scalar_columns(type(raw), raw)
+        kind: type = type(raw)  # plain type: mypy takes type[str] for unhashable (mypy#11470)
+        return _scalar_columns(kind, raw)
     value = display_value(raw, registry.spec(name))
     return (None, None) if value is None else _columns(value)
 

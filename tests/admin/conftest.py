@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from argon2 import PasswordHasher, profiles
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -52,9 +51,8 @@ def registry():
 
 
 @pytest.fixture
-def token(app: Flask, monkeypatch: pytest.MonkeyPatch) -> str:
+def token(app: Flask, fast_hashing: None) -> str:
     """An API token of the user "admin" (password "admin-password")."""
-    monkeypatch.setattr(auth_ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
     with app.app_context():
         auth_ops.create_user("admin", "admin-password")
         return auth_ops.create_token("admin")
@@ -112,9 +110,8 @@ def instances(app: Flask, registry) -> dict[int, str]:
 
 
 @pytest.fixture
-def auth_for(monkeypatch: pytest.MonkeyPatch):
+def auth_for(fast_hashing: None):
     """Make a user and token on another app; return its authorization headers."""
-    monkeypatch.setattr(auth_ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
 
     def make(app: Flask) -> dict[str, str]:
         with app.app_context():

@@ -12,7 +12,6 @@ from cephalopod.admin import api as admin_api
 from cephalopod.crawler import jobs
 from cephalopod.crawler.models import CrawlJob
 from cephalopod.db import db
-from tests.admin.test_instances import _token
 from tests.admin.test_list import ITEM_KEYS
 from tests.crawler.servers import server_loop
 
@@ -34,11 +33,11 @@ def _register(client: Any, url: str) -> str:
     return client.post("/api/instance/", json=body).json["uuid"]
 
 
-def test_a_slow_crawl_answers_202_with_a_job_to_poll(make_app, monkeypatch):
+def test_a_slow_crawl_answers_202_with_a_job_to_poll(make_app, monkeypatch, auth_for):
     monkeypatch.setattr(admin_api, "CRAWL_WAIT_SECONDS", 0.3)  # shorter than the crawl
     app = make_app(CRAWLING_ENDPOINTS=[{"url": "/info"}])
     client = app.test_client()
-    headers = {"Authorization": f"Bearer {_token(app, monkeypatch)}"}
+    headers = auth_for(app)
     with server_loop() as loop:
         uuid = _register(client, loop.start_app(_slow_instance()))
         # a crawl of all that is running does not make this one wait or refuse it
@@ -66,10 +65,10 @@ def test_a_slow_crawl_answers_202_with_a_job_to_poll(make_app, monkeypatch):
         assert jobs.active_job().id == "all-running"
 
 
-def test_a_fast_crawl_answers_200_with_the_item(make_app, monkeypatch):
+def test_a_fast_crawl_answers_200_with_the_item(make_app, auth_for):
     app = make_app(CRAWLING_ENDPOINTS=[{"url": "/info?s=0"}])
     client = app.test_client()
-    headers = {"Authorization": f"Bearer {_token(app, monkeypatch)}"}
+    headers = auth_for(app)
     with server_loop() as loop:
         uuid = _register(client, loop.start_app(_slow_instance()))
         response = client.post(f"/api/admin/instances/{uuid}/crawl", headers=headers)

@@ -109,12 +109,12 @@ def test_delete(api, app, instances):
     assert count_rows(app, "instance_fields") == 8  # 2, 3 and 5 keep theirs
 
 
-def test_crawl_one_now(make_app, fleet, monkeypatch):
+def test_crawl_one_now(make_app, fleet, auth_for):
     from tests.admin.conftest import SETTINGS
 
     app = make_app(CRAWLED_FIELDS_SETTINGS=SETTINGS, CRAWLING_ENDPOINTS=ENDPOINTS)
     client = app.test_client()
-    headers = {"Authorization": f"Bearer {_token(app, monkeypatch)}"}
+    headers = auth_for(app)
     body = {"url": f"{fleet}/i/7", "contact": "C", "email": "c@x.org", "organization": "O"}
     uuid = client.post("/api/instance/", json=body).json["uuid"]
     response = client.post(f"/api/admin/instances/{uuid}/crawl", headers=headers)
@@ -127,10 +127,10 @@ def test_crawl_one_now(make_app, fleet, monkeypatch):
     assert item["fields"] == expected
 
 
-def test_crawl_all_in_the_background(make_app, fleet, monkeypatch):
+def test_crawl_all_in_the_background(make_app, fleet, auth_for):
     app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS)
     client = app.test_client()
-    headers = {"Authorization": f"Bearer {_token(app, monkeypatch)}"}
+    headers = auth_for(app)
     for n in (1, 2):
         body = {"url": f"{fleet}/i/{n}", "contact": "C", "email": "c@x.org",
                 "organization": f"O{n}"}  # fmt: skip
@@ -149,17 +149,6 @@ def test_crawl_all_in_the_background(make_app, fleet, monkeypatch):
     assert status == {"state": "done", "total": 2, "done": 2, "ok": 2, "failed": 0}
     missing = client.get("/api/admin/crawl/no-such-job", headers=headers)
     assert (missing.status_code, missing.json) == (404, {"error": "Crawl job not found"})
-
-
-def _token(app, monkeypatch):
-    from argon2 import PasswordHasher, profiles
-
-    from cephalopod.auth import operations as auth_ops
-
-    monkeypatch.setattr(auth_ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
-    with app.app_context():
-        auth_ops.create_user("admin", "admin-password")
-        return auth_ops.create_token("admin")
 
 
 # --- session login and CSRF ---------------------------------------------------------------------

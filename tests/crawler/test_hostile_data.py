@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from argon2 import PasswordHasher, profiles
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -79,10 +78,9 @@ def _types(value: Any) -> Any:
 def setup(
     make_app: Callable[..., Flask],
     make_instance: Callable[..., Any],
-    monkeypatch: pytest.MonkeyPatch,
+    fast_hashing: None,
 ) -> tuple[Flask, Instance, dict[str, str]]:
     app = make_app(CRAWLED_FIELDS_SETTINGS=FIELDS)
-    monkeypatch.setattr(auth_ops, "_hasher", PasswordHasher.from_parameters(profiles.CHEAPEST))
     with app.app_context():
         auth_ops.create_user("admin", "admin-password")
         headers = {"Authorization": f"Bearer {auth_ops.create_token('admin')}"}

@@ -1,12 +1,15 @@
-"""A whole crawl against a real local fleet, stored in a real database."""
+"""A whole crawl against a real local fleet, stored in a real database.
+
+The store alone, without a crawl, is tested in test_store.py.
+"""
 
 from __future__ import annotations
 
 import gc
 import json
 import threading
+from array import array
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +17,18 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, stats, system_info
-from cephalopod.crawler import run, store, store_sql, writer
+from benchmarks.fleet import (
+    ANSWERS,
+    ENDPOINTS,
+    FAILS,
+    FIELD_SETTINGS,
+    HANGS,
+    FleetPlan,
+    FleetProtocol,
+    stats,
+    system_info,
+)
+from cephalopod.crawler import run, store, writer
 from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.run import crawl, long_lived_objects_frozen
 from cephalopod.crawler.store import store_results
@@ -24,6 +37,7 @@ from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from cephalopod.instances.operations import register_instance
 from cephalopod.services import services
 from cephalopod.stats.fields import parse_field_settings
+from tests.crawler.servers import ServerLoop
 from tests.databases import wait_for_lock_waits
 from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
 
@@ -167,129 +181,6 @@ def test_without_geolocation_data_known_locations_are_kept(
     assert (row.ip, row.country_code, row.country_name) == ("127.0.0.1", "CH", "Switzerland")
 
 
-def test_an_instance_deleted_during_its_crawl_is_skipped(
-    make_app: Callable[..., Flask], make_instance: Callable[..., Any], fleet: str
-) -> None:
-
-    app = make_app()
-    kept, gone = make_instance(), make_instance()
-    with app.app_context():
-        db.session.execute(sa.delete(Instance).where(Instance.id == gone.id))
-        db.session.commit()
-        results = [
-            FetchResult(i.id, True, {"v": "1"}, None, "127.0.0.1", utcnow(), 0.1)
-            for i in (kept, gone)
-        ]
-        with db.engine.begin() as conn:
-            outcome = store_results(conn, results, parse_field_settings({}))
-        assert outcome.ok == 2
-        assert db.session.scalars(sa.select(Snapshot.instance_id)).all() == [kept.id]
-        assert db.session.scalars(sa.select(InstanceField.instance_id)).all() == [kept.id]
-
-
-def test_snapshots_keep_the_latest_crawl_of_each_day(
-    make_app: Callable[..., Flask], make_instance: Callable[..., Any]
-) -> None:
-    app = make_app()
-    inst, other = make_instance(), make_instance()
-    registry = parse_field_settings({"hidden": None})
-    today = utcnow()
-    yesterday = today - timedelta(days=1)
-
-    def store(*crawls: tuple[Any, dict[str, Any], datetime]) -> None:
-        results = [FetchResult(i.id, True, data, None, None, at, 0.1) for i, data, at in crawls]
-        with app.app_context(), db.engine.begin() as conn:
-            store_results(conn, results, registry)
-
-    store((inst, {"v": 1}, yesterday), (other, {"v": 9}, today))
-    store((inst, {"v": 2, "hidden": "x"}, today))
-    store((inst, {"v": 3, "hidden": "x"}, today))  # the latest of the day wins
-    with app.app_context():
-        kept = db.session.execute(
-            sa.select(Snapshot.instance_id, Snapshot.day, Snapshot.data)
-        ).all()
-        assert sorted(kept) == sorted(
-            [
-                (inst.id, yesterday.date(), {"v": 1}),
-                (other.id, today.date(), {"v": 9}),
-                (inst.id, today.date(), {"v": 3}),  # a hidden field is not kept either
-            ]
-        )
-        assert db.session.get(Instance, inst.id).crawled_data == {"v": 3}
-
-
-def test_the_store_reads_only_the_batch_rows_by_index(
-    app: Flask, make_instance: Callable[..., Any]
-) -> None:
-    """No statement of a batch scans a whole table, whatever the planner's statistics say.
-
-    On a few rows (as on tables a bulk load left without statistics) PostgreSQL prefers
-    sequential scans and hash joins, which make every batch cost the size of the tables.
-    """
-    ids = [make_instance().id for _ in range(3)]
-    with app.app_context(), db.engine.begin() as conn:
-        sql = store_sql.dialect_sql(conn)
-        cursor = conn.connection.driver_connection.cursor()
-        if sql.postgres:
-            conn.exec_driver_sql(sql.transaction_settings)
-            rows = [{"id": i, "data": {}, "at": "2026-01-01T00:00:00+00:00"} for i in ids]
-            statements = [
-                (sql.update[True, False], (json.dumps(rows),)),
-                (sql.select_values, (ids,)),
-                (sql.select_ids, (ids,)),
-                (sql.upsert_snapshot, ("2026-01-01", ids)),
-            ]
-            explain, whole_table = "EXPLAIN ", ("Seq Scan", "Hash Join", "Merge Join")
-        else:
-            marks = ",".join("?" * len(ids))
-            statements = [
-                (sql.update[True, False], ("{}", "t", "t", None, None, ids[0])),
-                (sql.select_values.format(marks), ids),
-                (sql.select_data.format(marks), ids),
-                (sql.select_ids.format(marks), ids),
-            ]
-            explain, whole_table = "EXPLAIN QUERY PLAN ", ("SCAN instance", "SCAN snapshots")
-        for statement, params in statements:
-            plan = "\n".join(str(row) for row in cursor.execute(explain + statement, params))
-            assert not any(scan in plan for scan in whole_table), (statement, plan)
-            assert "ndex" in plan or "PRIMARY KEY" in plan, (statement, plan)  # an index
-
-
-def test_a_recrawl_rewrites_only_changed_display_values(
-    make_app: Callable[..., Flask], make_instance: Callable[..., Any]
-) -> None:
-
-    app = make_app()
-    inst = make_instance()
-    registry = parse_field_settings({"cores": {"aggregation": "sum"}})
-
-    def store(data: dict[str, Any]) -> dict[str, tuple[str | None, float | None]]:
-        result = FetchResult(inst.id, True, data, None, "127.0.0.1", utcnow(), 0.1)
-        with app.app_context():
-            with db.engine.begin() as conn:
-                store_results(conn, [result], registry)
-            rows = db.session.execute(
-                sa.select(InstanceField.field, InstanceField.value_text, InstanceField.value_num)
-            ).all()
-        return {field: (text, num) for field, text, num in rows}
-
-    assert store({"a": 1, "b": "x", "cores": [1, 2]}) == {
-        "a": ("1", 1.0),
-        "b": ('"x"', None),
-        "cores": ("3", 3.0),
-    }
-    assert store({"a": 2, "c": True, "cores": [1, 2], "d": [1]}) == {
-        "a": ("2", 2.0),
-        "c": ("true", None),
-        "cores": ("3", 3.0),
-    }
-    assert store({"a": 2, "c": True, "cores": [1, 2]}) == {
-        "a": ("2", 2.0),
-        "c": ("true", None),
-        "cores": ("3", 3.0),
-    }
-
-
 def test_a_crawl_freezes_the_collector_only_while_it_runs(
     crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
 ) -> None:
@@ -341,18 +232,6 @@ def test_replies_parsed_by_the_writer_fail_their_instance_alone(
             assert (row.crawled_data is None) == (error is not None)
 
 
-def test_queries_by_many_ids_stay_within_the_bound_variable_limit(
-    crawl_app: Flask, make_instance: Callable[..., Any], fleet: str
-) -> None:
-    made = [make_instance(url=f"{fleet}/i/{n}").id for n in range(3)]
-    ids = [*range(10_000, 12_500), *made]  # 2,503 ids: three groups of placeholders on SQLite
-    with crawl_app.app_context(), db.engine.connect() as conn:
-        sql = store_sql.dialect_sql(conn)
-        cursor = conn.connection.driver_connection.cursor()
-        rows = sql.by_ids(cursor, sql.select_ids, ids)
-    assert sorted(row[0] for row in rows) == sorted(made)
-
-
 @pytest.mark.parametrize("poison", ["nul", "surrogate"])
 def test_a_result_the_database_refuses_fails_alone(
     crawl_app: Flask, make_instance: Callable[..., Any], fleet: str, poison: str
@@ -386,27 +265,6 @@ def test_a_result_the_database_refuses_fails_alone(
     with crawl_app.app_context():
         outcome = writer._store(db.engine, config, None, (None, None), [alone])
     assert (outcome.ok, outcome.failed) == ((0, 1) if refused else (1, 0))
-
-
-def test_json_rows_splice_the_raw_column_into_valid_json() -> None:
-    rows = [
-        ('{"a":[1,"x"],"é":null}', "2026-11-28T00:00:00+00:00", None, 'quote " back\\ \n', 7),
-        ("{}", "t", "127.0.0.1", "", 8),
-    ]
-    names = ("data", "at", "ip", "city", "id")
-    decoded = json.loads(store_sql._json_rows(names, rows, raw=0))
-    assert decoded == [
-        {
-            "data": {"a": [1, "x"], "é": None},
-            "at": rows[0][1],
-            "ip": None,
-            "city": rows[0][3],
-            "id": 7,
-        },
-        {"data": {}, "at": "t", "ip": "127.0.0.1", "city": "", "id": 8},
-    ]
-    plain = json.loads(store_sql._json_rows(("error", "id"), [("HTTP 500", 1)], raw=None))
-    assert plain == [{"error": "HTTP 500", "id": 1}]
 
 
 def test_the_last_results_are_stored_as_they_come(
@@ -531,36 +389,6 @@ def test_a_crawl_stored_meanwhile_counts_as_the_previous_data(
         assert db.session.scalars(sa.select(InstanceField.value_text)).all() == ['"old"']
 
 
-def test_the_same_crawled_data_skips_the_display_values(
-    make_app: Callable[..., Flask], make_instance: Callable[..., Any]
-) -> None:
-    app = make_app()
-    inst = make_instance()
-    registry = parse_field_settings({})
-    start = utcnow()
-
-    def store(data: dict[str, Any], at: datetime) -> tuple[str | None, datetime | None]:
-        result = FetchResult(inst.id, True, data, None, "127.0.0.1", at, 0.1)
-        with app.app_context():
-            with db.engine.begin() as conn:
-                store_results(conn, [result], registry)
-            changed_at = db.session.get(Instance, inst.id).data_changed_at
-            db.session.remove()
-            return db.session.scalar(sa.select(InstanceField.value_text)), changed_at
-
-    first, second, third = (start + timedelta(minutes=m) for m in (1, 2, 3))
-    assert store({"a": 1, "b": [1, 2]}, first) == ("1", first)
-    with app.app_context():  # a marker only a rewrite of the display values would remove
-        db.session.execute(
-            sa.update(InstanceField).where(InstanceField.field == "a").values(value_text="marker")
-        )
-        db.session.commit()
-    # the same data (SQLite compares the stored JSON text, PostgreSQL the jsonb value):
-    # values left alone, the time of the change kept
-    assert store({"a": 1, "b": [1, 2]}, second) == ("marker", first)
-    assert store({"a": 2, "b": [1, 2]}, third) == ("2", third)
-
-
 def _store_one(app: Flask, instance_id: int, data: dict[str, Any]) -> store.BatchOutcome:
     """Store one successful crawl result as the writer does (parsing aside)."""
     result = FetchResult(instance_id, True, data, None, "127.0.0.1", utcnow(), 0.1)
@@ -624,3 +452,73 @@ def test_floats_stay_floats_and_ints_ints(
         assert [type(read[k]) for k in ("big", "odd", "small")] == [float, float, float]
         assert [type(n) for n in read["nested"]["x"]] == [float, int]
         assert all(type(n) is float for n in read["total"])
+
+
+def test_a_hanging_instance_never_holds_back_the_next_chunks(
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
+    servers: ServerLoop,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first instance of the first chunk never answers: the other slot crawls every later
+    chunk meanwhile, none waits for the chunk before it to end."""
+    timeout = 3.0
+    plan = FleetPlan(0, bytes([HANGS] + [ANSWERS] * 7), array("d", [0.0] + [0.01] * 7))
+
+    base = servers.start_protocol(lambda: FleetProtocol(0.0, plan))
+    app = make_app(
+        CRAWLING_ENDPOINTS=ENDPOINTS,
+        CRAWLER_TOTAL_TIMEOUT=timeout,
+        CRAWLER_CONCURRENCY=2,
+        CRAWLER_BATCH_SIZE=2,
+    )
+    made = [make_instance(url=f"{base}/i/{n}") for n in range(len(plan))]
+    monkeypatch.setattr(run, "CHUNK", 2)  # four chunks, the hanging instance in the first
+
+    summary = crawl(app, writer_process=False)
+
+    assert (summary.ok, summary.failed) == (7, 1)
+    with app.app_context():
+        rows = {i.id: i for i in db.session.scalars(sa.select(Instance))}
+    hung = rows[made[0].id]
+    assert hung.crawl_error == "timeout after 3 s"
+    assert hung.last_crawl_at is not None
+    for instance in made[1:]:  # each started while the hanging one still waited
+        started = rows[instance.id].last_crawl_at
+        assert started is not None
+        assert (started - hung.last_crawl_at).total_seconds() < timeout
+
+
+def test_a_recrawl_starts_the_instances_slow_last_time_first(
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
+    servers: ServerLoop,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each crawl stores how long every instance took; the next starts the slow ones first,
+    and crawls every instance once all the same."""
+    plan = FleetPlan(0, bytes([ANSWERS] * 5 + [FAILS]), array("d", [0.01] * 3 + [0.4] + [0.01] * 2))
+    base = servers.start_protocol(lambda: FleetProtocol(0.0, plan))
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, CRAWLER_CONCURRENCY=1, CRAWLER_BATCH_SIZE=2)
+    made = [make_instance(url=f"{base}/i/{n}") for n in range(len(plan))]
+    monkeypatch.setattr(run, "SLOW_FIRST_SECONDS", 0.5)
+    monkeypatch.setattr(run, "CHUNK", 2)
+    slow = made[3].id
+
+    def crawled() -> dict[int, Instance]:
+        summary = crawl(app, writer_process=False)
+        assert (summary.total, summary.ok, summary.failed) == (6, 5, 1)
+        with app.app_context():
+            return {i.id: i for i in db.session.scalars(sa.select(Instance))}
+
+    def order(rows: dict[int, Instance]) -> list[int]:
+        return sorted(rows, key=lambda iid: rows[iid].last_crawl_at)  # type: ignore[arg-type, return-value]
+
+    first = crawled()
+    assert order(first) == [i.id for i in made]  # nothing known yet: in id order
+    seconds = {iid: row.last_crawl_seconds for iid, row in first.items()}
+    assert seconds[slow] is not None
+    assert seconds[slow] >= 0.8  # two endpoints of 0.4 s each
+    assert all(s is not None and s < 0.5 for iid, s in seconds.items() if iid != slow)
+    again = crawled()
+    assert order(again) == [slow] + [i.id for i in made if i.id != slow]

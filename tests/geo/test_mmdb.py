@@ -3,7 +3,8 @@ import ipaddress
 import maxminddb
 import pytest
 
-from cephalopod.geo import GeoLocator, Location
+from cephalopod.geo.locate import GeoLocator
+from cephalopod.geo.location import Location
 from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_geoip_dir, build_test_mmdb
 
 

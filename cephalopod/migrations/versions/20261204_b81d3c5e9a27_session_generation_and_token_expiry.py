@@ -5,7 +5,7 @@ a session cookie replayed after log-out is refused. Sessions made before this re
 no generation and end with it (everybody logs in again once). A token may expire.
 
 Revision ID: b81d3c5e9a27
-Revises: 7c1f4e2a9b60
+Revises: d41b7e9a3c58
 Create Date: 2026-12-04 09:00:00.000000
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from cephalopod.db import UTCDateTime
 
 revision = 'b81d3c5e9a27'
-down_revision = '7c1f4e2a9b60'
+down_revision = 'd41b7e9a3c58'
 branch_labels = None
 depends_on = None
 
