@@ -12,6 +12,7 @@ SUITES = {
     "crawl": "benchmarks.crawl",
     "stats": "benchmarks.stats",
     "web": "benchmarks.web",
+    "load": "benchmarks.load",
 }
 
 

@@ -57,7 +57,9 @@ from cephalopod.serialize import builtins
 from cephalopod.services import services
 from cephalopod.stats import queries as stats_queries
 from cephalopod.stats.aggregate import CountryEntry
+from cephalopod.stats.cache import cached
 from cephalopod.stats.queries import status_filter
+from cephalopod.stats.trend import INSTANCES, trend
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__)
@@ -167,6 +169,16 @@ def statistics(status: str) -> dict[str, Any]:
     """The statistics as ``GET /api/admin/statistics?status=`` answers them (cached)."""
     numbers: dict[str, Any] = builtins(stats_queries.cached_statistics(field_registry(), status))
     return numbers
+
+
+def active_history(status: str) -> dict[str, Any]:
+    """Active instances per day, as the trend API answers ``field=instances&interval=day``.
+
+    The same cache entry as the API's: the page draws the chart and its table from it.
+    """
+    key = (field_registry().fingerprint(), INSTANCES, "day", status)
+    history: dict[str, Any] = builtins(cached("trend", key, lambda: trend(None, "day", status)))
+    return history
 
 
 def statistics_status(args: MultiDict[str, str]) -> str:
@@ -470,6 +482,7 @@ def _statistics_page(status: str, public: bool) -> str:
         status=status,
         public=public,
         map_data=map_data,
+        active=active_history(status),
         has_data=bool(stats["instances"]),
     )
 

@@ -76,8 +76,12 @@ def _scheduler_loop(
         stop.wait(wait)
 
 
-def start_embedded_scheduler(app: Flask) -> Callable[[], None]:
-    """Start the scheduler thread; return a function that stops it (and the worker thread)."""
+def start_embedded_scheduler(app: Flask) -> Callable[[float], bool]:
+    """Start the scheduler thread; return a function that stops it (and the worker thread).
+
+    The function waits up to its argument's seconds for the work in flight to end (a crawl
+    stops at its next batch) and returns whether it did.
+    """
     svc = services(app)
     stop = threading.Event()
     thread = threading.Thread(
@@ -89,8 +93,8 @@ def start_embedded_scheduler(app: Flask) -> Callable[[], None]:
     thread.start()
     log.info("In-process scheduler started (no CELERY_BROKER_URL)")
 
-    def stopper() -> None:
+    def stopper(grace: float = 0.0) -> bool:
         stop.set()
-        svc.runner.stop()
+        return svc.runner.stop(grace)
 
     return stopper

@@ -69,6 +69,9 @@ class Instance(Model):
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     #: when a successful crawl last found data different from the stored (the first included)
     data_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: seconds the latest crawl took (every endpoint, or until it failed): a crawl of all
+    #: starts the instances that were slow first, so that they do not end it late
+    last_crawl_seconds: Mapped[float | None]
 
     # where the server is, located from the address the crawler connected to
     ip: Mapped[str | None] = mapped_column(sa.String(45))

@@ -1,4 +1,5 @@
-"""Reads of instances: the server list (filters, sort, page), an item, its detail and history.
+"""Reads of instances: the server list (filters, sort, page), an item, its detail and history,
+and the registration protocol's summary of one record.
 
 Every filter and sort is SQL. Sorting by a crawled field joins that field's stored display
 value (``instance_fields``): numbers by ``value_num`` (numerically), then other values by
@@ -18,12 +19,14 @@ from sqlalchemy.dialects import postgresql
 
 from cephalopod.db import db
 from cephalopod.instances.models import CRAWL_STATUSES, Instance, InstanceField, Snapshot
+from cephalopod.instances.operations import parse_uuid
 from cephalopod.instances.rows import (
     HistoryEntry,
     InstanceCounts,
     InstanceDetail,
     InstanceItem,
     InstancePage,
+    InstanceSummary,
 )
 from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.queries import status_filter
@@ -323,3 +326,30 @@ def instance_detail(instance_id: int, registry: FieldRegistry) -> InstanceDetail
         crawled_data=registry.visible(data) if isinstance(data, dict) else None,
         history=history(instance_id, registry),
     )
+
+
+_SUMMARY = sa.select(
+    instances.c.uuid,
+    instances.c.enabled,
+    instances.c.url,
+    instances.c.contact,
+    instances.c.email,
+    instances.c.organization,
+    instances.c.registered_at.label("registered"),
+)
+
+
+def instance_summary(value: str) -> InstanceSummary | None:
+    """The protocol's summary of the instance with this UUID (given as text), or None.
+
+    The most frequent request of an installed base, so it costs one round trip: the seven
+    columns it shows (not the crawled data), on a connection of its own in autocommit (no
+    BEGIN, no ROLLBACK).
+    """
+    parsed = parse_uuid(value)
+    if parsed is None:
+        return None
+    connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    with connection:
+        row = connection.execute(_SUMMARY.where(instances.c.uuid == parsed)).one_or_none()
+    return None if row is None else InstanceSummary(**row._mapping)

@@ -369,7 +369,20 @@ def test_statistics_agree_with_the_api(logged_in: FlaskClient, fleet) -> None:
     api = logged_in.get("/api/admin/statistics?status=all").get_json()
     html = _text(logged_in, "/statistics?status=all")
     for country in api["countries"]:
-        assert f"<td>{country['count']}</td>" in html
+        assert f'<td class="num">{country["count"]}</td>' in html
+
+
+def test_active_instances_as_a_chart_and_its_table(logged_in: FlaskClient, fleet) -> None:
+    """The chart and its text alternative come from the same numbers as the trend API's."""
+    api = logged_in.get("/api/admin/statistics/trend?field=instances&interval=day").get_json()
+    assert api["periods"] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    html = _text(logged_in, "/statistics")
+    section = html[html.index('id="active-title"') :]
+    section = section[: section.index("</section>")]
+    assert 'role="img" aria-label="Active instances over time"' in section
+    assert "<summary>Data as a table</summary>" in section
+    for period, count in zip(api["periods"], api["series"][0]["counts"], strict=True):
+        assert f'<th scope="row">{period}</th><td>{count}</td>' in section
 
 
 def test_no_statistics_available(logged_in: FlaskClient) -> None:
