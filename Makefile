@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Debian's Chromium drives the browser tier (Playwright cannot download browsers here)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run test install install-test lint format bench-crawl bench-stats clean
+.PHONY: help run test install install-test lint format bench-crawl bench-stats bench-web clean
 
 help:  ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +58,13 @@ bench-crawl: install-test  ## Crawl benchmark (NUM=10000)
 
 bench-stats: install-test  ## Statistics benchmark (NUM=100000)
 	$(BIN)/python -m benchmarks stats --num $${NUM:-100000}
+
+# PG_URL names the PostgreSQL server (and a database to administer it from): the suite
+# creates a database of its own there and drops it at the end
+bench-web: install-test  ## Web interface benchmark on SQLite, then PostgreSQL (NUM=100000, PG_URL)
+	$(BIN)/python -m benchmarks web --num $${NUM:-100000}
+	$(BIN)/python -m benchmarks web --num $${NUM:-100000} \
+	  --dburl $${PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 
 clean:  ## Remove the virtualenv and caches (not the instance folder)
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

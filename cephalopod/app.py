@@ -1,4 +1,8 @@
-"""Application factory: the extensions in one visible order."""
+"""Application factory: the extensions in one visible order.
+
+The web stack (`cephalopod.web`: blueprints, logins, CSRF, rate limits, translations) is
+left out of an app made with ``web=False``, for commands that serve no request.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,12 @@ from typing import Any
 
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
-from flask_babel import format_datetime
 from sqlalchemy import event
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 import cephalopod.models  # noqa: F401 - every table on the metadata
-from cephalopod import security
 from cephalopod import settings as settings_mod
-from cephalopod.admin.api import bp as admin_bp
-from cephalopod.admin.openapi import bp as openapi_bp
-from cephalopod.admin.views import bp as admin_views_bp
-from cephalopod.auth.views import bp as auth_bp
 from cephalopod.background import create_runner
-from cephalopod.crawler.tasks import TASKS
+from cephalopod.crawler.tasks import TASKS as CRAWL_TASKS
 from cephalopod.db import (
     check_connections_on_checkout,
     close_sessions_safely,
@@ -29,25 +26,37 @@ from cephalopod.db import (
     engine_options,
     sqlite_pragmas,
 )
-from cephalopod.errors import register_error_handlers
-from cephalopod.extensions import babel, csrf, limiter, login_manager, migrate
 from cephalopod.geo.locate import GeoLocator
-from cephalopod.instances.api import bp as instances_bp
-from cephalopod.schema import MIGRATIONS_DIR
+from cephalopod.notify import tasks as notify_tasks
+from cephalopod.ops import logs as ops_logs
+from cephalopod.ops import metrics as ops_metrics
+from cephalopod.ops.health import Health
+from cephalopod.schema import init_migrations
 from cephalopod.services import EXTENSION, Services, Settings
 from cephalopod.stats.cache import StatsCache, connect_signals
 from cephalopod.stats.fields import FieldRegistry
-from cephalopod.stats.public import bp as public_bp
 
 log = logging.getLogger(__name__)
+
+#: Every background task, by name, for both runners.
+TASKS = {**CRAWL_TASKS, **notify_tasks.TASKS}
 
 MAX_BODY_BYTES = 64 * 1024
 
 
 def create_app(
-    settings_file: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+    settings_file: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    web: bool = True,
 ) -> Flask:
-    """Build the app from the settings file (found as documented) plus ``overrides``."""
+    """Build the app from the settings file (found as documented) plus ``overrides``.
+
+    ``web=False`` builds the database, the services and the signals alone, without what
+    serving requests needs (see `cephalopod.web`): the ``crawl`` command starts that much
+    sooner (the web stack's imports and Flask-Migrate's Alembic cost it about half a second).
+    Flask-Migrate is then set up only when the schema needs Alembic (`cephalopod.schema`).
+    """
     folder = settings_mod.instance_path()
     config, registry = settings_mod.load(
         Path(settings_file) if settings_file else None, overrides=overrides
@@ -59,6 +68,7 @@ def create_app(
     if not app.config["SQLALCHEMY_DATABASE_URI"]:
         folder.mkdir(parents=True, exist_ok=True)
         app.config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{folder / 'cephalopod.db'}"
+    _init_logging(app.config)  # before the first line logged with the settings known
     settings_mod.ensure_secret_key(app.config, folder)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -86,28 +96,30 @@ def create_app(
         app.config["SESSION_COOKIE_SECURE"] = True
         app.config["REMEMBER_COOKIE_SECURE"] = True
     app.json = OrderedJSONProvider(app)
-    if app.config["USE_PROXY"]:
-        # Flask's documented way to add WSGI middleware is to replace this method
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)  # type: ignore[method-assign]
 
     _init_database(app)
-    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True)
-    babel.init_app(app)
-    csrf.init_app(app)
-    limiter.init_app(app)
-    # its before_request hook checks application-wide limits, and there are none: each
-    # limit is a decorator that its view's wrapper checks. Measured: 14 % of a request.
-    hooks = app.before_request_funcs.get(None, [])
-    if not app.config.get("RATELIMIT_DEFAULT") and not app.config.get("RATELIMIT_APPLICATION"):
-        hooks[:] = [hook for hook in hooks if hook != limiter._check_request_limit]
-    login_manager.init_app(app)
-    register_error_handlers(app)
+    if not web:
+        _init_services(app, registry)
+        _init_logging(app.config)  # again: the secret key may have just been generated
+        _connect_signals()
+        return app
+    # here, not at the top: an app without the web stack skips its imports (see above)
+    from cephalopod import web as web_stack
+
+    init_migrations(app)
+    web_stack.init_extensions(app)
     _init_services(app, registry)
-    security.init_app(app)  # CSP, nosniff, Referrer-Policy, frame protection on every response
-    _register_blueprints(app)
-    _register_template_helpers(app)
-    connect_signals()
+    _init_logging(app.config)  # again: the secret key may have just been generated
+    web_stack.init_views(app)
+    _connect_signals()
     return app
+
+
+def _connect_signals() -> None:
+    """What listens to the instances' changes: the statistics cache, the metrics, the mail."""
+    connect_signals()
+    ops_metrics.connect_signals()
+    notify_tasks.connect_signals()
 
 
 class OrderedJSONProvider(DefaultJSONProvider):
@@ -121,10 +133,19 @@ def _init_services(app: Flask, registry: FieldRegistry) -> None:
     settings = Settings.from_config(app.config, registry, app.instance_path)
     app.extensions[EXTENSION] = Services(
         settings=settings,
-        runner=create_runner(app, TASKS),
+        runner=create_runner(app, TASKS),  # one registry: the crawler's and the mail's
         geolocator=GeoLocator.from_config(settings.crawl.geoip_database, settings.crawl.geoip_dir),
         stats_cache=StatsCache(),
+        health=Health.for_app(lambda: db.engine, settings.broker_url),
+        metrics=ops_metrics.Metrics.from_environment(),
     )
+
+
+def _init_logging(config: Mapping[str, Any]) -> None:
+    """Configure the root logger from the settings, unless the host process did its own."""
+    if ops_logs.configured_by_us():
+        secrets = ops_logs.secrets_of(config)
+        ops_logs.configure_logging(config["LOG_LEVEL"], config["LOG_FORMAT"], secrets)
 
 
 def _init_database(app: Flask) -> None:
@@ -142,24 +163,3 @@ def _init_database(app: Flask) -> None:
             event.listen(db.engine, "connect", sqlite_pragmas)
         else:
             check_connections_on_checkout(db.engine)
-
-
-def _register_blueprints(app: Flask) -> None:
-    app.register_blueprint(instances_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(admin_bp)
-    app.register_blueprint(admin_views_bp)  # the admin web interface
-    app.register_blueprint(public_bp)
-    app.register_blueprint(openapi_bp)
-    csrf.exempt(instances_bp)
-    csrf.exempt(admin_bp)  # checked in its authenticate(), unless a token authenticated it
-    csrf.exempt(public_bp)
-    csrf.exempt(openapi_bp)
-
-
-def _register_template_helpers(app: Flask) -> None:
-    @app.context_processor
-    def inject_globals() -> dict[str, Any]:
-        return {"app_name": app.config["APP_NAME"]}
-
-    app.jinja_env.filters["datetime"] = format_datetime

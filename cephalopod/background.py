@@ -48,6 +48,9 @@ class Runner(Protocol):
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Run the named task with these arguments, later, elsewhere."""
 
+    def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
+        """Like `submit`, not before ``delay`` seconds (a retry's backoff)."""
+
     def stop(self, grace: float = 0.0) -> bool:
         """Stop taking work; wait up to ``grace`` seconds for work in flight; True if none is."""
 
@@ -78,6 +81,14 @@ class ThreadRunner:
                 )
                 self._thread.start()
         self._queue.put((func, args, kwargs))
+
+    def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
+        """Queue the task after ``delay`` seconds; meanwhile the thread goes on with others."""
+        if task not in self._tasks:  # an unknown name fails here, in the caller
+            raise KeyError(task)
+        timer = threading.Timer(delay, self.submit, args=(task, *args), kwargs=kwargs)
+        timer.daemon = True
+        timer.start()
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -142,6 +153,13 @@ class CeleryRunner:
         """Send the task to the broker; `QueueUnavailableError` when it cannot take it."""
         try:
             self.celery.send_task(task, args=args, kwargs=kwargs)
+        except self._broker_errors as exc:
+            raise QueueUnavailableError(f"the broker did not take {task}: {exc}") from exc
+
+    def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
+        """Send the task for a worker to run ``delay`` seconds from now."""
+        try:
+            self.celery.send_task(task, args=args, kwargs=kwargs, countdown=delay)
         except self._broker_errors as exc:
             raise QueueUnavailableError(f"the broker did not take {task}: {exc}") from exc
 

@@ -7,11 +7,13 @@ tasks are the ones of the shared registry (`cephalopod.background`), by the same
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import kombu.exceptions
 import redis.exceptions
 from celery import Celery, Task
+from celery.signals import setup_logging
 from flask import Flask
 
 from cephalopod.schedule import periodic_jobs
@@ -81,3 +83,17 @@ def _bind(app: Flask, func: Any) -> Any:
     run.__name__ = run.__qualname__ = func.__name__
     run.__doc__ = func.__doc__
     return run
+
+
+def keep_our_logging(level: str | None = None) -> None:
+    """Keep the root logger as the app configured it (LOG_FORMAT) in a worker.
+
+    Celery configures logging itself unless something answers its ``setup_logging``
+    signal; answering it leaves the app's handler in place, at ``level`` when given.
+    """
+
+    def configured(**_kwargs: Any) -> None:
+        if level:
+            logging.getLogger().setLevel(level)
+
+    setup_logging.connect(configured, weak=False, dispatch_uid="cephalopod-logging")

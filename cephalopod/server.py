@@ -24,6 +24,7 @@ from flask import Flask
 from cephalopod.crawler import jobs
 from cephalopod.crawler.scheduler import start_embedded_scheduler
 from cephalopod.db import UNAVAILABLE
+from cephalopod.ops.logs import safe_url
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def _stop_background(app: Flask, stop_scheduler: Callable[[float], bool]) -> Non
 
 def _start_scheduler(app: Flask) -> Callable[[float], bool]:
     if app.config.get("CELERY_BROKER_URL"):
-        log.info("Crawls are scheduled by Celery beat (broker %s)", app.config["CELERY_BROKER_URL"])
+        broker = safe_url(app.config["CELERY_BROKER_URL"])  # without its password
+        log.info("Crawls are scheduled by Celery beat (broker %s)", broker)
         return lambda _grace: True
     return start_embedded_scheduler(app)

@@ -17,8 +17,10 @@ import types
 import zoneinfo
 from collections.abc import Mapping
 from datetime import timedelta
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import babel
 
@@ -92,6 +94,28 @@ DEFAULTS: dict[str, Any] = {
     "USE_PROXY": False,
     # Serve aggregate statistics (no instance details) at /api/statistics without login.
     "PUBLIC_STATISTICS": False,
+    # --- operations (cephalopod.ops): validated by _validate_operations ---
+    # Client addresses (CIDR) that may read /metrics without a token.
+    "METRICS_ALLOWED_NETWORKS": ["127.0.0.0/8", "::1/128"],
+    # Log lines as 'text' (for people), 'json' or 'keyvalue' (for log collectors).
+    "LOG_FORMAT": "text",
+    # Least severe level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    "LOG_LEVEL": "INFO",
+    # The mail server that sends the notifications (cephalopod.notify), and how to log in.
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,  # STARTTLS
+    "MAIL_USE_SSL": False,  # TLS from the start (SMTPS, usually port 465)
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    # The From of the notifications: 'hub@example.org' or 'Cephalopod <hub@example.org>'.
+    "MAIL_DEFAULT_SENDER": None,
+    # Who is told of new registrations; empty: nobody, no mail is sent.
+    "NOTIFY_EMAILS": [],
+    # 'each': a mail per registration; 'daily': one digest a day of the day's registrations.
+    "NOTIFY_MODE": "each",
+    # The hub's own address (https://hub.example.org), for the links in the mails.
+    "BASE_URL": None,
 }
 
 #: Prefixes of keys that belong to Flask or its extensions: passed through without a warning.
@@ -246,6 +270,7 @@ def validate(config: dict[str, Any]) -> FieldRegistry:
     config["CRAWLING_ENDPOINTS"] = parse_endpoints(config["CRAWLING_ENDPOINTS"])
     registry = _validate_fields(config)
     _validate_schedule(config)
+    _validate_operations(config)
     geoip = config["GEOIP_DATABASE"]
     if geoip is not None and not (
         isinstance(geoip, str)
@@ -291,17 +316,17 @@ def _validate_numbers(config: Mapping[str, Any]) -> None:
             raise _fail(key, config[key], accepted)
 
 
-def _validate_networks(config: dict[str, Any]) -> None:
-    value = config["CRAWLER_ALLOWED_NETWORKS"]
+def _validate_networks(config: dict[str, Any], key: str = "CRAWLER_ALLOWED_NETWORKS") -> None:
+    value = config[key]
     accepted = "a list of CIDR strings like ['127.0.0.0/8']"
     if not isinstance(value, list | tuple):
-        raise _fail("CRAWLER_ALLOWED_NETWORKS", value, accepted)
+        raise _fail(key, value, accepted)
     for item in value:
         try:
             ipaddress.ip_network(item, strict=False)
         except (TypeError, ValueError):
-            raise _fail("CRAWLER_ALLOWED_NETWORKS", item, accepted) from None
-    config["CRAWLER_ALLOWED_NETWORKS"] = [str(n) for n in value]
+            raise _fail(key, item, accepted) from None
+    config[key] = [str(n) for n in value]
 
 
 def parse_endpoints(value: Any) -> list[dict[str, Any]]:
@@ -390,3 +415,69 @@ def ensure_secret_key(config: dict[str, Any], folder: Path) -> None:
         fh.write(key + "\n")
     log.warning("SECRET_KEY is empty: generated one and stored it in %s", key_file)
     config["SECRET_KEY"] = key
+
+
+def _validate_operations(config: dict[str, Any]) -> None:
+    """The operations keys (metrics, logs, mail), in one block of their own."""
+    _validate_networks(config, "METRICS_ALLOWED_NETWORKS")
+    _check_choice(config, "LOG_FORMAT", ("text", "json", "keyvalue"))
+    if isinstance(config["LOG_LEVEL"], str):
+        config["LOG_LEVEL"] = config["LOG_LEVEL"].upper()
+    _check_choice(config, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    _validate_mail(config)
+
+
+def _check_choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> None:
+    if config[key] not in choices:
+        raise _fail(key, config[key], ", ".join(repr(c) for c in choices))
+
+
+def _validate_mail(config: dict[str, Any]) -> None:
+    _check_type(config, "MAIL_SERVER", (str,), "a host name or address")
+    if not config["MAIL_SERVER"].strip():
+        raise _fail("MAIL_SERVER", config["MAIL_SERVER"], "a host name or address")
+    _check_type(config, "MAIL_PORT", (int,), "a port from 1 to 65535")
+    if not 1 <= config["MAIL_PORT"] <= 65535:
+        raise _fail("MAIL_PORT", config["MAIL_PORT"], "a port from 1 to 65535")
+    for key in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+        _check_type(config, key, (bool,), "True or False")
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise SettingsError(
+            "MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (SMTPS) exclude each other: set one"
+        )
+    for key in ("MAIL_USERNAME", "MAIL_PASSWORD"):
+        _check_type(config, key, (str, type(None)), "a string or None")
+    _check_choice(config, "NOTIFY_MODE", ("each", "daily"))
+    recipients = config["NOTIFY_EMAILS"]
+    if not isinstance(recipients, list | tuple):
+        raise _fail("NOTIFY_EMAILS", recipients, "a list of e-mail addresses")
+    config["NOTIFY_EMAILS"] = [_address("NOTIFY_EMAILS", item) for item in recipients]
+    sender = config["MAIL_DEFAULT_SENDER"]
+    if isinstance(sender, list | tuple) and len(sender) == 2:  # Flask-Mail's (name, address)
+        sender = formataddr((str(sender[0]), str(sender[1])))
+    if sender is not None:
+        name, address = parseaddr(sender) if isinstance(sender, str) else ("", sender)
+        sender = formataddr((name, _address("MAIL_DEFAULT_SENDER", address)))
+    elif config["NOTIFY_EMAILS"]:
+        raise SettingsError("NOTIFY_EMAILS is set, so MAIL_DEFAULT_SENDER must be too")
+    config["MAIL_DEFAULT_SENDER"] = sender
+    base = config["BASE_URL"]
+    if base is not None:
+        parts = urlsplit(base) if isinstance(base, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _fail("BASE_URL", base, "the hub's address, like 'https://hub.example.org'")
+        config["BASE_URL"] = base.rstrip("/")
+
+
+def _address(key: str, value: Any) -> str:
+    # here, not at the top: every command loads the settings, and e-mail validation costs
+    # a tenth of a second to import; only a hub that sends mail pays it
+    from email_validator import EmailNotValidError, validate_email
+
+    accepted = "an e-mail address like 'maintainer@example.org'"
+    if not isinstance(value, str):
+        raise _fail(key, value, accepted)
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise _fail(key, value, accepted) from None

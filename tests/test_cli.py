@@ -67,8 +67,8 @@ def run_cli(*args: str, input: str | None = None) -> Result:
     """Run a command in-process; close the app's connections afterwards."""
     holder = AppContext()
     result = CliRunner().invoke(cli, list(args), input=input, obj=holder)
-    if holder._app is not None:  # the app the command built, if any
-        with holder._app.app_context():
+    for app in holder.built:  # the apps the command built, if any
+        with app.app_context():
             db.session.remove()
             db.engine.dispose()
     return result

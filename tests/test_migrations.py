@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
@@ -19,7 +23,16 @@ from flask_migrate import downgrade, upgrade
 from cephalopod.app import create_app
 from cephalopod.db import JSONType, db
 from cephalopod.instances.models import INSTANCES_FILLFACTOR, Instance
-from cephalopod.schema import MIGRATIONS_DIR, create_schema, ensure_schema, table_names
+from cephalopod.schema import (
+    HEAD_REVISION,
+    MIGRATIONS_DIR,
+    at_head,
+    create_schema,
+    database_revisions,
+    ensure_schema,
+    prepare_database,
+    table_names,
+)
 from tests.databases import empty_database
 
 SCRIPTS = ScriptDirectory(str(MIGRATIONS_DIR))
@@ -54,6 +67,91 @@ def test_single_head() -> None:
 def test_revision_files_carry_a_date_prefix() -> None:
     for script in SCRIPTS.walk_revisions():
         assert re.match(r"\d{8}_[0-9a-f]+_\w+\.py$", Path(script.path).name), script.path
+
+
+def test_the_cached_head_is_alembics_head() -> None:
+    """A new migration must move HEAD_REVISION too, or a database at the old head would be
+    taken for up to date and never upgraded."""
+    assert SCRIPTS.get_current_head() == HEAD_REVISION
+
+
+def current_heads() -> tuple[str, ...]:
+    with db.engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_heads()
+
+
+@pytest.mark.parametrize("web", [True, False], ids=["whole app", "app without web"])
+def test_a_database_behind_the_head_is_upgraded(
+    empty_app: Flask, web: bool, tmp_path: Path
+) -> None:
+    """prepare_database (every command's start) upgrades a database one migration behind."""
+    behind = SCRIPTS.get_revision(HEAD_REVISION).down_revision
+    assert isinstance(behind, str)
+    upgrade(revision=behind)
+    assert database_revisions() == {behind}
+    assert not at_head()
+    url = empty_app.config["SQLALCHEMY_DATABASE_URI"]
+    app = create_app(overrides={"SECRET_KEY": "x", "SQLALCHEMY_DATABASE_URI": url}, web=web)
+    with app.app_context():
+        try:
+            prepare_database()  # the app without web sets Flask-Migrate up only now
+            assert at_head()
+            assert current_heads() == (HEAD_REVISION,)
+            assert differences() == []
+        finally:
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_a_database_without_tables_or_history_is_created_by_prepare_database(
+    empty_app: Flask,
+) -> None:
+    assert database_revisions() is None
+    prepare_database()
+    assert current_heads() == (HEAD_REVISION,)
+    assert differences() == []
+
+
+def test_a_database_at_an_unknown_revision_is_refused(empty_app: Flask) -> None:
+    """A database migrated by newer code is not taken for up to date: Alembic refuses it."""
+    ensure_schema()
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = 'ffffffffffff'"))
+    assert not at_head()
+    with pytest.raises(SystemExit):  # Flask-Migrate logs Alembic's error and exits with 1
+        prepare_database()
+    assert database_revisions() == {"ffffffffffff"}
+
+
+def test_a_command_at_head_loads_neither_alembic_nor_the_web_stack(tmp_path: Path) -> None:
+    """What keeps ``cephalopod crawl`` quick to start: checked in a fresh interpreter."""
+    settings = tmp_path / "settings.cfg"
+    settings.write_text(
+        f"SECRET_KEY = 'x'\nSQLALCHEMY_DATABASE_URI = 'sqlite:///{tmp_path}/h.db'\n"
+    )
+    env = {
+        **os.environ,
+        "CEPHALOPOD_SETTINGS": str(settings),
+        "CEPHALOPOD_INSTANCE_PATH": str(tmp_path),
+    }
+    subprocess.run([sys.executable, "-m", "cephalopod", "db", "create"], env=env, check=True)
+    script = (
+        "import json, sys\n"
+        "from cephalopod.app import create_app\n"
+        "from cephalopod.schema import at_head, prepare_database\n"
+        "with create_app(web=False).app_context():\n"
+        "    assert at_head()\n"
+        "    prepare_database()\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    ).stdout
+    loaded = set(json.loads(out.splitlines()[-1]))
+    assert {"cephalopod.schema", "cephalopod.crawler.run"} <= loaded
+    heavy = {"alembic", "flask_migrate", "cephalopod.web", "cephalopod.admin.api", "flask_wtf"}
+    assert not heavy & loaded
+    assert "cephalopod.auth.operations" not in loaded  # its import hashes a dummy password
 
 
 def test_upgraded_database_matches_the_models(empty_app: Flask) -> None:

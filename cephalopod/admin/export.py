@@ -2,7 +2,8 @@
 
 One ordered query is read with a server-side cursor (``yield_per``); each row brings its
 display values (folded into one JSON object by the database) and its duplicate mark, so the
-stream holds one partition of rows at a time whatever the number of instances.
+stream holds one partition of rows at a time whatever the number of instances. The shared
+URL keys are found once per export, so only duplicates probe for their earliest instance.
 
 The two formats hold the same table: the main columns under their API names, then each
 visible crawled field's display value under its label. The CSV is UTF-8 with a byte order
@@ -25,7 +26,7 @@ from sqlalchemy.dialects import postgresql
 from cephalopod.db import db
 from cephalopod.instances.queries import (
     ListQuery,
-    earliest_registered,
+    earliest_if_duplicate,
     fields_table,
     filters,
     instances,
@@ -122,7 +123,7 @@ def _sql_columns() -> dict[str, sa.ColumnElement[Any]]:
         "country_name": c.country_name,
         "latitude": c.latitude,
         "longitude": c.longitude,
-        "duplicate_of": _text(earliest_registered(), "uuid"),
+        "duplicate_of": _text(earliest_if_duplicate(), "uuid"),
     }
 
 

@@ -144,7 +144,7 @@ def store_results(
         at = sql.timestamp(result.started_at)
         ip = result.ip[:45] if result.ip else None
         location = _location(ip, locator)
-        tail = (ip, *(location or ()), instance_id)
+        tail = (round(result.duration, 3), ip, *(location or ()), instance_id)
         if result.ok and result.data is not None:
             data = registry.visible(result.data)
             text = ENCODE(data)  # json.dumps with these options, minus an encoder per call

@@ -75,11 +75,12 @@ class DialectSql:
                         else "crawl_error = v.error, last_crawl_at = v.at, "
                         "crawl_status = 'error', consecutive_failures = i.consecutive_failures + 1"
                     )
-                    + ", ip = COALESCE(v.ip, i.ip)"
+                    + ", last_crawl_seconds = v.seconds, ip = COALESCE(v.ip, i.ip)"
                     + "".join(f", {col} = v.{col}" for col in LOCATION_COLUMNS if locate)
                     + " FROM jsonb_to_recordset(CAST(%s AS jsonb)) AS v (id bigint, data jsonb, "
-                    "error text, at timestamptz, ip text, country_code text, country_name text, "
-                    "city text, latitude float8, longitude float8) WHERE i.id = v.id"
+                    "error text, at timestamptz, seconds float8, ip text, country_code text, "
+                    "country_name text, city text, latitude float8, longitude float8) "
+                    "WHERE i.id = v.id"
                     + (" RETURNING i.id, i.data_changed_at IS NOT DISTINCT FROM v.at" if ok else "")
                 )
                 if self.postgres
@@ -93,7 +94,7 @@ class DialectSql:
                         else "crawl_error = ?, last_crawl_at = ?, crawl_status = 'error', "
                         "consecutive_failures = consecutive_failures + 1"
                     )
-                    + ", ip = COALESCE(?, ip)"
+                    + ", last_crawl_seconds = ?, ip = COALESCE(?, ip)"
                     + "".join(f", {col} = ?" for col in LOCATION_COLUMNS if locate)
                     + " WHERE id = ?"
                 )
@@ -193,7 +194,7 @@ class DialectSql:
             cursor.executemany(self.update[key], rows)
             return cursor.rowcount
         ok, locate = key
-        names = ["data" if ok else "error", "at", *(["at"] if ok else []), "ip"]
+        names = ["data" if ok else "error", "at", *(["at"] if ok else []), "seconds", "ip"]
         names += [*(LOCATION_COLUMNS if locate else ()), "id"]
         cursor.execute(self.update[key], (_json_rows(names, rows, raw=0 if ok else None),))
         return cursor.fetchall() if ok else cursor.rowcount

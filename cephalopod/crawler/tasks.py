@@ -28,6 +28,7 @@ from cephalopod.crawler.run import crawl
 from cephalopod.db import db, retrying, utcnow
 from cephalopod.instances.models import Instance
 from cephalopod.instances.operations import get_instance
+from cephalopod.ops.logs import log_context
 from cephalopod.schedule import CRAWL_ALL, CRAWL_CHUNK, CRAWL_INSTANCE, PRUNE_HISTORY
 from cephalopod.services import services
 
@@ -155,16 +156,17 @@ def _finish_chunk(job_id: str, chunk: ChunkDelivery) -> None:
 
 def crawl_instance(app: Flask, uuid: str, job_id: str | None = None) -> bool:
     """Crawl one instance by UUID (counted in job ``job_id``); False when it does not exist."""
-    instance = get_instance(uuid)
-    if instance is None:
-        if job_id is not None:
-            jobs.fail_job(job_id, "Instance not found")
-        return False
-    if job_id is None:
-        jobs.crawl_one(app, instance.id)
-    else:
-        jobs.run_crawl_one(app, job_id, instance.id)
-    return True
+    with log_context(instance_uuid=uuid, job_id=job_id):
+        instance = get_instance(uuid)
+        if instance is None:
+            if job_id is not None:
+                jobs.fail_job(job_id, "Instance not found")
+            return False
+        if job_id is None:
+            jobs.crawl_one(app, instance.id)
+        else:
+            jobs.run_crawl_one(app, job_id, instance.id)
+        return True
 
 
 def prune_history(app: Flask) -> int:

@@ -18,10 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from cephalopod.db import db
-from cephalopod.instances.models import Instance, InstanceField, Snapshot
+from cephalopod.instances.models import CRAWL_STATUSES, Instance, InstanceField, Snapshot
 from cephalopod.instances.operations import parse_uuid
 from cephalopod.instances.rows import (
     HistoryEntry,
+    InstanceCounts,
     InstanceDetail,
     InstanceItem,
     InstancePage,
@@ -71,12 +72,7 @@ def duplicate_keys() -> sa.Select[Any]:
     return sa.select(instances.c.url_key).group_by(instances.c.url_key).having(sa.func.count() > 1)
 
 
-def earliest_registered() -> sa.ColumnElement[Any]:
-    """A column: the uuid of the earliest registered instance with this row's url_key.
-
-    The row's own uuid when no earlier instance shares its key (``duplicate_of`` turns that
-    into None). One probe of the ``url_key`` index per row.
-    """
+def _earliest_probe() -> sa.ScalarSelect[Any]:
     other = instances.alias("earliest")
     return (
         sa.select(other.c.uuid)
@@ -84,8 +80,27 @@ def earliest_registered() -> sa.ColumnElement[Any]:
         .order_by(other.c.registered_at, other.c.id)
         .limit(1)
         .scalar_subquery()
-        .label("earliest")
     )
+
+
+def earliest_registered() -> sa.ColumnElement[Any]:
+    """A column: the uuid of the earliest registered instance with this row's url_key.
+
+    The row's own uuid when no earlier instance shares its key (``duplicate_of`` turns that
+    into None). One probe of the ``url_key`` index per row: for a page of rows.
+    """
+    return _earliest_probe().label("earliest")
+
+
+def earliest_if_duplicate() -> sa.ColumnElement[Any]:
+    """``earliest_registered`` for reads of many rows: NULL where no other row shares the key.
+
+    The shared keys are found once (``duplicate_keys``: one grouped pass over the url_key
+    index, kept by the database as a hashed set), so only duplicates probe the index; the
+    same ``duplicate_of`` follows, since a key nobody shares has no earlier instance.
+    """
+    shared = instances.c.url_key.in_(duplicate_keys())
+    return sa.case((shared, _earliest_probe()), else_=sa.null()).label("earliest")
 
 
 def duplicate_of(uuid: Any, earliest: Any) -> Any:
@@ -162,6 +177,29 @@ def count_matching(query: ListQuery) -> int:
     """Count the instances that match the filters."""
     select = sa.select(sa.func.count()).select_from(instances).where(*filters(query))
     return db.session.scalar(select) or 0
+
+
+def instance_counts() -> InstanceCounts:
+    """Count the installed base in one grouped query (registered, active, per crawl health).
+
+    One pass over the (crawl_status, enabled) index alone, at most six groups, instead of
+    a count per number; each number is ``count_matching`` of the list filter it links to.
+    """
+    group = (instances.c.crawl_status, instances.c.enabled)
+    select = sa.select(*group, sa.func.count()).group_by(*group)
+    registered = active = 0
+    health = dict.fromkeys(CRAWL_STATUSES, 0)
+    for status, enabled, count in db.session.execute(select):
+        registered += count
+        active += count if enabled else 0
+        health[status] = health.get(status, 0) + count
+    return InstanceCounts(
+        registered=registered,
+        active=active,
+        ok=health["ok"],
+        error=health["error"],
+        never=health["never"],
+    )
 
 
 def page_ids(query: ListQuery) -> list[int]:

@@ -100,6 +100,20 @@ class InstancePage(msgspec.Struct, frozen=True, kw_only=True):
     items: list[InstanceItem]
 
 
+class InstanceCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """The installed base at a glance: each number is the total of a list filter.
+
+    ``registered``: every instance; ``active``: ``status=enabled``; ``ok``, ``error`` and
+    ``never``: ``health=`` that value.
+    """
+
+    registered: int
+    active: int
+    ok: int
+    error: int
+    never: int
+
+
 def item_columns() -> tuple[str, ...]:
     """Return the main columns of an instance (the export's, before the crawled fields)."""
     return tuple(name for name in InstanceItem.__struct_fields__ if name != "fields")

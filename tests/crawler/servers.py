@@ -92,6 +92,23 @@ class ServerLoop:
 
         return self.call(start())
 
+    def start_protocol(
+        self, factory: Callable[[], asyncio.Protocol], host: str = "127.0.0.1"
+    ) -> str:
+        """Serve connections with protocols from factory on a free port; return the base URL."""
+
+        async def start() -> str:
+            server = await self.loop.create_server(factory, host, 0)
+
+            async def cleanup() -> None:
+                server.close()
+                await server.wait_closed()
+
+            self._cleanups.append(cleanup)
+            return url_for(host, server.sockets[0].getsockname()[1])
+
+        return self.call(start())
+
     def start_raw(
         self, reply: bytes | None, host: str = "127.0.0.1", stats: Stats | None = None
     ) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import json
 import threading
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,17 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
-from benchmarks.fleet import ENDPOINTS, FIELD_SETTINGS, stats, system_info
+from benchmarks.fleet import (
+    ANSWERS,
+    ENDPOINTS,
+    FAILS,
+    FIELD_SETTINGS,
+    HANGS,
+    FleetPlan,
+    FleetProtocol,
+    stats,
+    system_info,
+)
 from cephalopod.crawler import run, store, writer
 from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.run import crawl, long_lived_objects_frozen
@@ -26,6 +37,7 @@ from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from cephalopod.instances.operations import register_instance
 from cephalopod.services import services
 from cephalopod.stats.fields import parse_field_settings
+from tests.crawler.servers import ServerLoop
 from tests.databases import wait_for_lock_waits
 from tests.geo.mmdb import LOOPBACK_RECORDS, build_test_mmdb
 
@@ -440,3 +452,73 @@ def test_floats_stay_floats_and_ints_ints(
         assert [type(read[k]) for k in ("big", "odd", "small")] == [float, float, float]
         assert [type(n) for n in read["nested"]["x"]] == [float, int]
         assert all(type(n) is float for n in read["total"])
+
+
+def test_a_hanging_instance_never_holds_back_the_next_chunks(
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
+    servers: ServerLoop,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first instance of the first chunk never answers: the other slot crawls every later
+    chunk meanwhile, none waits for the chunk before it to end."""
+    timeout = 3.0
+    plan = FleetPlan(0, bytes([HANGS] + [ANSWERS] * 7), array("d", [0.0] + [0.01] * 7))
+
+    base = servers.start_protocol(lambda: FleetProtocol(0.0, plan))
+    app = make_app(
+        CRAWLING_ENDPOINTS=ENDPOINTS,
+        CRAWLER_TOTAL_TIMEOUT=timeout,
+        CRAWLER_CONCURRENCY=2,
+        CRAWLER_BATCH_SIZE=2,
+    )
+    made = [make_instance(url=f"{base}/i/{n}") for n in range(len(plan))]
+    monkeypatch.setattr(run, "CHUNK", 2)  # four chunks, the hanging instance in the first
+
+    summary = crawl(app, writer_process=False)
+
+    assert (summary.ok, summary.failed) == (7, 1)
+    with app.app_context():
+        rows = {i.id: i for i in db.session.scalars(sa.select(Instance))}
+    hung = rows[made[0].id]
+    assert hung.crawl_error == "timeout after 3 s"
+    assert hung.last_crawl_at is not None
+    for instance in made[1:]:  # each started while the hanging one still waited
+        started = rows[instance.id].last_crawl_at
+        assert started is not None
+        assert (started - hung.last_crawl_at).total_seconds() < timeout
+
+
+def test_a_recrawl_starts_the_instances_slow_last_time_first(
+    make_app: Callable[..., Flask],
+    make_instance: Callable[..., Any],
+    servers: ServerLoop,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each crawl stores how long every instance took; the next starts the slow ones first,
+    and crawls every instance once all the same."""
+    plan = FleetPlan(0, bytes([ANSWERS] * 5 + [FAILS]), array("d", [0.01] * 3 + [0.4] + [0.01] * 2))
+    base = servers.start_protocol(lambda: FleetProtocol(0.0, plan))
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, CRAWLER_CONCURRENCY=1, CRAWLER_BATCH_SIZE=2)
+    made = [make_instance(url=f"{base}/i/{n}") for n in range(len(plan))]
+    monkeypatch.setattr(run, "SLOW_FIRST_SECONDS", 0.5)
+    monkeypatch.setattr(run, "CHUNK", 2)
+    slow = made[3].id
+
+    def crawled() -> dict[int, Instance]:
+        summary = crawl(app, writer_process=False)
+        assert (summary.total, summary.ok, summary.failed) == (6, 5, 1)
+        with app.app_context():
+            return {i.id: i for i in db.session.scalars(sa.select(Instance))}
+
+    def order(rows: dict[int, Instance]) -> list[int]:
+        return sorted(rows, key=lambda iid: rows[iid].last_crawl_at)  # type: ignore[arg-type, return-value]
+
+    first = crawled()
+    assert order(first) == [i.id for i in made]  # nothing known yet: in id order
+    seconds = {iid: row.last_crawl_seconds for iid, row in first.items()}
+    assert seconds[slow] is not None
+    assert seconds[slow] >= 0.8  # two endpoints of 0.4 s each
+    assert all(s is not None and s < 0.5 for iid, s in seconds.items() if iid != slow)
+    again = crawled()
+    assert order(again) == [slow] + [i.id for i in made if i.id != slow]

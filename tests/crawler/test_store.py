@@ -336,7 +336,7 @@ def test_the_store_reads_only_the_batch_rows_by_index(
         else:
             marks = ",".join("?" * len(ids))
             statements = [
-                (sql.update[True, False], ("{}", "t", "t", None, None, ids[0])),
+                (sql.update[True, False], ("{}", "t", "t", None, 0.1, None, ids[0])),
                 (sql.select_values.format(marks), ids),
                 (sql.select_data.format(marks), ids),
                 (sql.select_ids.format(marks), ids),

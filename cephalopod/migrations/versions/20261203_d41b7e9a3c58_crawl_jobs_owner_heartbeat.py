@@ -5,7 +5,7 @@ heartbeat every few seconds, so that a job whose process was killed is recognise
 and ended, instead of blocking the next crawl of all for hours.
 
 Revision ID: d41b7e9a3c58
-Revises: 7c1f4e2a9b60
+Revises: b8d2f0c4e6a1
 Create Date: 2026-12-03 12:30:00.000000
 
 """
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from cephalopod.db import UTCDateTime
 
 revision = 'd41b7e9a3c58'
-down_revision = '7c1f4e2a9b60'
+down_revision = 'b8d2f0c4e6a1'
 branch_labels = None
 depends_on = None
 
