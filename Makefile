@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Debian's Chromium drives the browser tier (Playwright cannot download browsers here)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run test install install-test lint format bench-crawl bench-stats bench-web clean
+.PHONY: help run test install install-test lint audit format bench-crawl bench-stats bench-web clean
 
 help:  ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ run: install  ## Install and run the service on the embedded default (SQLite, in
 	$(BIN)/cephalopod geoip update || echo "Geolocation data unavailable: locations stay unknown until 'cephalopod geoip update' succeeds."
 	$(BIN)/cephalopod run --host $(HOST) --port $(PORT)
 
-test: install-test lint  ## Install and run the whole test suite (SQLite, PostgreSQL, Redis, Celery, browser)
+test: install-test lint audit  ## Install and run the whole test suite (SQLite, PostgreSQL, Redis, Celery, browser)
 	$(BIN)/pytest -n 2 -p no:cacheprovider --ignore=tests/browser $(PYTEST_ARGS)
 	@# the browser tier in a process of its own: Playwright's sync API keeps an event loop
 	@# running in its worker, where the crawler tests' asyncio.run() would then refuse to run
@@ -48,6 +48,9 @@ lint: $(BIN)/python  ## ruff check + format check + mypy on the package
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+audit: install-test  ## pip-audit of the installed pinned dependencies (skips, saying so, without a vulnerability service)
+	$(BIN)/python scripts/audit.py
 
 format:  ## Format the code with ruff
 	$(BIN)/ruff format .

@@ -183,18 +183,50 @@ def create_user_cmd(ctx: AppContext, username: str, password: str | None) -> Non
 
 @cli.command("create_token")
 @click.argument("username")
+@click.option(
+    "--expires-days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Refuse the token after this many days (default: valid until revoked).",
+)
 @pass_app
-def create_token_cmd(ctx: AppContext, username: str) -> None:
+def create_token_cmd(ctx: AppContext, username: str, expires_days: int | None) -> None:
     """Print a new API token for USERNAME (shown once, alone on the last line)."""
     from cephalopod.auth.operations import UserError, create_token  # lazy: SQLAlchemy (docstring)
 
     with ctx.app.app_context():
         try:
-            token = create_token(username)
+            token = create_token(username, expires_days=expires_days)
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"API token for {username!r} (shown only now; use it as 'Authorization: Bearer'):")
+    until = f", valid for {expires_days} days" if expires_days else ""
+    click.echo(
+        f"API token for {username!r}{until} (shown only now; use it as 'Authorization: Bearer'):"
+    )
     click.echo(token)
+
+
+@cli.command("revoke_token")
+@click.argument("token", required=False)
+@click.option("--user", "username", help="Revoke every token of this user instead.")
+@pass_app
+def revoke_token_cmd(ctx: AppContext, token: str | None, username: str | None) -> None:
+    """Revoke TOKEN (as create_token printed it), or every token of --user USER."""
+    from cephalopod.auth.operations import UserError, revoke_token, revoke_tokens
+
+    if (token is None) == (username is None):
+        raise click.UsageError("Give either a TOKEN or --user USER.")
+    with ctx.app.app_context():
+        if username is not None:
+            try:
+                count = revoke_tokens(username)
+            except UserError as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"Revoked {count} token{'' if count == 1 else 's'} of {username!r}.")
+            return
+        if not revoke_token(token.strip()):  # type: ignore[union-attr]
+            raise click.ClickException("No such token (already revoked, or mistyped).")
+    click.echo("Token revoked.")
 
 
 # --- serving --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 
@@ -34,7 +35,13 @@ SHUTDOWN_GRACE = 30.0
 
 def make_server(app: Flask, host: str, port: int, threads: int = 16) -> wsgi.Server:
     """Build (not start) the WSGI server, with TLS when SSL_CERT and SSL_KEY are set."""
-    server = wsgi.Server((host, port), app, numthreads=threads, server_name=app.config["APP_NAME"])
+    server = wsgi.Server(
+        (host, port),
+        app,
+        numthreads=threads,
+        server_name=app.config["APP_NAME"],
+        request_queue_size=socket.SOMAXCONN,
+    )
     if app.config.get("SSL_CERT") and app.config.get("SSL_KEY"):
         server.ssl_adapter = BuiltinSSLAdapter(app.config["SSL_CERT"], app.config["SSL_KEY"])
     return server

@@ -28,6 +28,7 @@ from cephalopod.instances.rows import (
     InstancePage,
     InstanceSummary,
 )
+from cephalopod.instances.urls import is_local_address
 from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.queries import status_filter
 
@@ -267,6 +268,7 @@ def _item(row: Any, fields: dict[str, Any]) -> InstanceItem:
         latitude=row.latitude,
         longitude=row.longitude,
         duplicate_of=duplicate_of(row.uuid, row.earliest),
+        local_address=is_local_address(row.url),
         fields=fields,
     )
 
