@@ -47,9 +47,10 @@ PUBLIC: dict[str, set[str]] = {
     "/api/openapi.json": {"GET", "HEAD"},
     "/api/statistics": {"GET", "HEAD"},
     "/public/statistics": {"GET", "HEAD"},
-    "/healthz": {"GET", "HEAD"},  # a load balancer polls it; no personal data
+    "/healthz": {"GET", "HEAD"},  # no login by design, no personal data (tests/ops/test_health.py)
 }
-#: Routes for scripts only: a token (or, for /metrics, an allowed address) and no session.
+#: Routes for scripts only: a token (or, for /metrics, an address in METRICS_ALLOWED_NETWORKS,
+#: loopback by default: tests/ops/test_metrics.py) and no session.
 TOKEN_ONLY = {"/metrics"}
 #: The walks call from an address outside every allowed network (METRICS_ALLOWED_NETWORKS).
 CLIENT_ADDRESS = "198.51.100.7"
