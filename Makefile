@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Debian's Chromium drives the browser tier (Playwright cannot download browsers here)
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run test install install-test lint format bench-crawl bench-stats clean
+.PHONY: help run test install install-test lint audit format bench-crawl bench-stats bench-web clean
 
 help:  ## Show this help
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -38,7 +38,7 @@ run: install  ## Install and run the service on the embedded default (SQLite, in
 	$(BIN)/cephalopod geoip update || echo "Geolocation data unavailable: locations stay unknown until 'cephalopod geoip update' succeeds."
 	$(BIN)/cephalopod run --host $(HOST) --port $(PORT)
 
-test: install-test lint  ## Install and run the whole test suite (SQLite, PostgreSQL, Redis, Celery, browser)
+test: install-test lint audit  ## Install and run the whole test suite (SQLite, PostgreSQL, Redis, Celery, browser)
 	$(BIN)/pytest -n 2 -p no:cacheprovider --ignore=tests/browser $(PYTEST_ARGS)
 	@# the browser tier in a process of its own: Playwright's sync API keeps an event loop
 	@# running in its worker, where the crawler tests' asyncio.run() would then refuse to run
@@ -49,6 +49,9 @@ lint: $(BIN)/python  ## ruff check + format check + mypy on the package
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+audit: install-test  ## pip-audit of the installed pinned dependencies (skips, saying so, without a vulnerability service)
+	$(BIN)/python scripts/audit.py
+
 format:  ## Format the code with ruff
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
@@ -58,6 +61,13 @@ bench-crawl: install-test  ## Crawl benchmark (NUM=10000)
 
 bench-stats: install-test  ## Statistics benchmark (NUM=100000)
 	$(BIN)/python -m benchmarks stats --num $${NUM:-100000}
+
+# PG_URL names the PostgreSQL server (and a database to administer it from): the suite
+# creates a database of its own there and drops it at the end
+bench-web: install-test  ## Web interface benchmark on SQLite, then PostgreSQL (NUM=100000, PG_URL)
+	$(BIN)/python -m benchmarks web --num $${NUM:-100000}
+	$(BIN)/python -m benchmarks web --num $${NUM:-100000} \
+	  --dburl $${PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}
 
 clean:  ## Remove the virtualenv and caches (not the instance folder)
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

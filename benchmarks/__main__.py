@@ -11,6 +11,8 @@ import sys
 SUITES = {
     "crawl": "benchmarks.crawl",
     "stats": "benchmarks.stats",
+    "web": "benchmarks.web",
+    "load": "benchmarks.load",
 }
 
 

@@ -5,6 +5,11 @@ set: ``send_task`` to the workers) and `ThreadRunner` (the embedded worker threa
 ``cephalopod run``). Both look the name up in the same task registry (`TaskRegistry`: task
 name → function of the app and keyword arguments, see `cephalopod.crawler.tasks`), so domain
 code names work and never knows where it runs.
+
+When the process is asked to stop (SIGTERM to ``cephalopod run``), `ThreadRunner.stop` sets
+`stopping`: a crawl running in the thread checks it between batches, stores what it has
+fetched and ends its job as interrupted, within the grace period. A submit the broker cannot
+take raises `QueueUnavailableError` (the API answers 503).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from flask import Flask
@@ -26,6 +31,13 @@ log = logging.getLogger(__name__)
 Task = Callable[..., Any]
 TaskRegistry = Mapping[str, Task]
 
+#: Set when this process is shutting down: long work (a crawl) ends early, at a safe point.
+stopping = threading.Event()
+
+
+class QueueUnavailableError(Exception):
+    """The broker did not take the task (down, unreachable): nothing was submitted."""
+
 
 class Runner(Protocol):
     """Where background work runs."""
@@ -36,8 +48,11 @@ class Runner(Protocol):
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Run the named task with these arguments, later, elsewhere."""
 
-    def stop(self) -> None:
-        """Stop taking work (the embedded thread ends after its current task)."""
+    def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
+        """Like `submit`, not before ``delay`` seconds (a retry's backoff)."""
+
+    def stop(self, grace: float = 0.0) -> bool:
+        """Stop taking work; wait up to ``grace`` seconds for work in flight; True if none is."""
 
 
 class ThreadRunner:
@@ -53,6 +68,8 @@ class ThreadRunner:
         )
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        #: the keyword arguments of the tasks `stop` dropped (their jobs end as not run)
+        self.dropped: list[dict[str, Any]] = []
 
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Queue the task; the thread starts on first use."""
@@ -64,6 +81,14 @@ class ThreadRunner:
                 )
                 self._thread.start()
         self._queue.put((func, args, kwargs))
+
+    def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
+        """Queue the task after ``delay`` seconds; meanwhile the thread goes on with others."""
+        if task not in self._tasks:  # an unknown name fails here, in the caller
+            raise KeyError(task)
+        timer = threading.Timer(delay, self.submit, args=(task, *args), kwargs=kwargs)
+        timer.daemon = True
+        timer.start()
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -87,9 +112,32 @@ class ThreadRunner:
         threading.Thread(target=wait_for_the_queue, daemon=True).start()
         return done.wait(timeout)
 
-    def stop(self) -> None:
-        """Let the thread end after the current task."""
-        self._queue.put(None)
+    def stop(self, grace: float = 0.0) -> bool:
+        """End the thread: tasks not started are dropped, the current one is asked to stop.
+
+        Returns whether the thread ended within ``grace`` seconds (a crawl stops at its next
+        batch; one stuck on slow instances may need longer, and is then left behind).
+        """
+        stopping.set()
+        with self._lock:
+            dropped: list[tuple[Task, tuple[Any, ...], dict[str, Any]]] = []
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is not None:
+                    dropped.append(item)
+                self._queue.task_done()
+            self._queue.put(None)
+            thread = self._thread
+        for func, _args, kwargs in dropped:
+            log.info("Not started, the process stops: %s %s", func.__name__, kwargs)
+        self.dropped = [kwargs for _func, _args, kwargs in dropped]
+        if thread is None:
+            return True
+        thread.join(grace)
+        return not thread.is_alive()
 
 
 class CeleryRunner:
@@ -97,15 +145,27 @@ class CeleryRunner:
 
     distributed = True
 
-    def __init__(self, celery: Celery) -> None:
+    def __init__(self, celery: Celery, broker_errors: Sequence[type[BaseException]]) -> None:
         self.celery = celery
+        self._broker_errors = tuple(broker_errors)
 
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
-        """Send the task to the broker."""
-        self.celery.send_task(task, args=args, kwargs=kwargs)
+        """Send the task to the broker; `QueueUnavailableError` when it cannot take it."""
+        try:
+            self.celery.send_task(task, args=args, kwargs=kwargs)
+        except self._broker_errors as exc:
+            raise QueueUnavailableError(f"the broker did not take {task}: {exc}") from exc
 
-    def stop(self) -> None:
+    def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
+        """Send the task for a worker to run ``delay`` seconds from now."""
+        try:
+            self.celery.send_task(task, args=args, kwargs=kwargs, countdown=delay)
+        except self._broker_errors as exc:
+            raise QueueUnavailableError(f"the broker did not take {task}: {exc}") from exc
+
+    def stop(self, grace: float = 0.0) -> bool:
         """Nothing runs here."""
+        return True
 
 
 def create_runner(app: Flask, tasks: TaskRegistry) -> Runner:
@@ -114,6 +174,6 @@ def create_runner(app: Flask, tasks: TaskRegistry) -> Runner:
         return ThreadRunner(app, tasks)
     # here and not at the top: Celery costs a fifth of a second to import, for nothing
     # in every command and process without a broker
-    from cephalopod.celery_app import create_celery
+    from cephalopod.celery_app import BROKER_ERRORS, create_celery
 
-    return CeleryRunner(create_celery(app, tasks))
+    return CeleryRunner(create_celery(app, tasks), BROKER_ERRORS)

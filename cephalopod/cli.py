@@ -20,6 +20,7 @@ from flask import Flask
 
 from cephalopod.crawler.cli import register as register_crawler
 from cephalopod.geo.cli import register as register_geo
+from cephalopod.ops.logs import configure_logging
 from cephalopod.settings import SettingsError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class AppContext:
 
     def __init__(self) -> None:
         self._apps: dict[bool, Flask] = {}
+        self.verbose = False
 
     @property
     def app(self) -> Flask:
@@ -50,7 +52,11 @@ class AppContext:
         if web not in self._apps:
             from cephalopod.app import create_app  # lazy: the whole app (docstring)
 
-            self._apps[web] = create_app(web=web)
+            self._apps[web] = create_app(
+                web=web
+            )  # logs from now on as LOG_FORMAT and LOG_LEVEL say
+            if self.verbose:
+                logging.getLogger().setLevel(logging.DEBUG)
         return self._apps[web]
 
 
@@ -68,13 +74,13 @@ pass_app: PassApp = click.make_pass_decorator(AppContext, ensure=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
-def cli(verbose: bool) -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages (whatever LOG_LEVEL says).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """Cephalopod: know who runs your software."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    ctx.ensure_object(AppContext).verbose = verbose
+    # until the settings are read (they may be broken): the text format
+    configure_logging(logging.DEBUG if verbose else logging.INFO, "text")
     if not verbose:  # alembic narrates every plugin it loads
         logging.getLogger("alembic").setLevel(logging.WARNING)
 
@@ -177,18 +183,50 @@ def create_user_cmd(ctx: AppContext, username: str, password: str | None) -> Non
 
 @cli.command("create_token")
 @click.argument("username")
+@click.option(
+    "--expires-days",
+    type=click.IntRange(1, 3650),
+    default=None,
+    help="Refuse the token after this many days (default: valid until revoked).",
+)
 @pass_app
-def create_token_cmd(ctx: AppContext, username: str) -> None:
+def create_token_cmd(ctx: AppContext, username: str, expires_days: int | None) -> None:
     """Print a new API token for USERNAME (shown once, alone on the last line)."""
     from cephalopod.auth.operations import UserError, create_token  # lazy: SQLAlchemy (docstring)
 
     with ctx.app.app_context():
         try:
-            token = create_token(username)
+            token = create_token(username, expires_days=expires_days)
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
-    click.echo(f"API token for {username!r} (shown only now; use it as 'Authorization: Bearer'):")
+    until = f", valid for {expires_days} days" if expires_days else ""
+    click.echo(
+        f"API token for {username!r}{until} (shown only now; use it as 'Authorization: Bearer'):"
+    )
     click.echo(token)
+
+
+@cli.command("revoke_token")
+@click.argument("token", required=False)
+@click.option("--user", "username", help="Revoke every token of this user instead.")
+@pass_app
+def revoke_token_cmd(ctx: AppContext, token: str | None, username: str | None) -> None:
+    """Revoke TOKEN (as create_token printed it), or every token of --user USER."""
+    from cephalopod.auth.operations import UserError, revoke_token, revoke_tokens
+
+    if (token is None) == (username is None):
+        raise click.UsageError("Give either a TOKEN or --user USER.")
+    with ctx.app.app_context():
+        if username is not None:
+            try:
+                count = revoke_tokens(username)
+            except UserError as exc:
+                raise click.ClickException(str(exc)) from None
+            click.echo(f"Revoked {count} token{'' if count == 1 else 's'} of {username!r}.")
+            return
+        if not revoke_token(token.strip()):  # type: ignore[union-attr]
+            raise click.ClickException("No such token (already revoked, or mistyped).")
+    click.echo("Token revoked.")
 
 
 # --- serving --------------------------------------------------------------------------------

@@ -11,9 +11,13 @@ from typing import Any
 CRAWL_ALL = "cephalopod.crawler.crawl_all"
 CRAWL_INSTANCE = "cephalopod.crawler.crawl_instance"
 PRUNE_HISTORY = "cephalopod.crawler.prune_history"
-KNOWN_TASKS = frozenset({CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY})
+#: The daily mail of new registrations (NOTIFY_MODE = 'daily'); scheduled daily unless listed.
+NOTIFY_DIGEST = "cephalopod.notify.daily_digest"
+KNOWN_TASKS = frozenset({CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY, NOTIFY_DIGEST})
 #: Not for schedules: one chunk of a crawl that Celery workers share.
 CRAWL_CHUNK = "cephalopod.crawler.crawl_chunk"
+#: Not for schedules: the mail about one registration (NOTIFY_MODE = 'each').
+NOTIFY_REGISTRATION = "cephalopod.notify.registration"
 
 
 @dataclass(frozen=True)
@@ -47,4 +51,7 @@ def periodic_jobs(config: Mapping[str, Any]) -> list[Periodic]:
     ]
     if not any(job.task == PRUNE_HISTORY for job in jobs):
         jobs.append(Periodic("prune-history", PRUNE_HISTORY, timedelta(days=1)))
+    digest = config.get("NOTIFY_MODE") == "daily" and config.get("NOTIFY_EMAILS")
+    if digest and not any(job.task == NOTIFY_DIGEST for job in jobs):
+        jobs.append(Periodic("notify-digest", NOTIFY_DIGEST, timedelta(days=1)))
     return jobs

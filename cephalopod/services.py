@@ -17,10 +17,14 @@ from cephalopod.background import Runner
 from cephalopod.crawler.config import CrawlConfig
 from cephalopod.crawler.results import Endpoint
 from cephalopod.geo.locate import GeoLocator
+from cephalopod.notify.config import MailConfig
+from cephalopod.ops.config import OpsConfig
+from cephalopod.ops.health import Health
 from cephalopod.schedule import Periodic, periodic_jobs
 from cephalopod.stats.fields import FieldRegistry
 
-if TYPE_CHECKING:  # stats.cache reads the services: a type only, no import at run time
+if TYPE_CHECKING:  # these reach the services through what they read: types only here
+    from cephalopod.ops.metrics import Metrics
     from cephalopod.stats.cache import StatsCache
 
 EXTENSION = "cephalopod"
@@ -37,6 +41,8 @@ class Settings:
     broker_url: str | None
     history_retention_days: int
     public_statistics: bool
+    ops: OpsConfig
+    mail: MailConfig
 
     @classmethod
     def from_config(
@@ -52,6 +58,8 @@ class Settings:
             broker_url=config.get("CELERY_BROKER_URL") or None,
             history_retention_days=config["HISTORY_RETENTION_DAYS"],
             public_statistics=config["PUBLIC_STATISTICS"],
+            ops=OpsConfig.from_config(config),
+            mail=MailConfig.from_config(config),
         )
 
 
@@ -63,6 +71,8 @@ class Services:
     runner: Runner
     geolocator: GeoLocator
     stats_cache: StatsCache
+    health: Health
+    metrics: Metrics
 
 
 def services(app: Flask | None = None) -> Services:

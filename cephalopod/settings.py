@@ -8,8 +8,11 @@ accepted values; the CLI prints it and exits with status 2.
 
 from __future__ import annotations
 
+import ast
+import difflib
 import ipaddress
 import logging
+import math
 import os
 import secrets
 import sys
@@ -17,8 +20,10 @@ import types
 import zoneinfo
 from collections.abc import Mapping
 from datetime import timedelta
+from email.utils import formataddr, parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import babel
 
@@ -86,12 +91,36 @@ DEFAULTS: dict[str, Any] = {
     "REGISTRATION_RATE_LIMIT": "20 per hour",
     # Rate limit of login attempts per client address.
     "LOGIN_RATE_LIMIT": "10 per minute",
+    # Failed login attempts per user name, from every address together.
+    "LOGIN_ACCOUNT_RATE_LIMIT": "20 per hour",
     # Where rate-limit counters live: memory:// or redis://host:port/db.
     "RATELIMIT_STORAGE_URI": "memory://",
     # Trust X-Forwarded-For from one reverse proxy in front of the app.
     "USE_PROXY": False,
     # Serve aggregate statistics (no instance details) at /api/statistics without login.
     "PUBLIC_STATISTICS": False,
+    # --- operations (cephalopod.ops): validated by _validate_operations ---
+    # Client addresses (CIDR) that may read /metrics without a token.
+    "METRICS_ALLOWED_NETWORKS": ["127.0.0.0/8", "::1/128"],
+    # Log lines as 'text' (for people), 'json' or 'keyvalue' (for log collectors).
+    "LOG_FORMAT": "text",
+    # Least severe level logged: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    "LOG_LEVEL": "INFO",
+    # The mail server that sends the notifications (cephalopod.notify), and how to log in.
+    "MAIL_SERVER": "localhost",
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,  # STARTTLS
+    "MAIL_USE_SSL": False,  # TLS from the start (SMTPS, usually port 465)
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    # The From of the notifications: 'hub@example.org' or 'Cephalopod <hub@example.org>'.
+    "MAIL_DEFAULT_SENDER": None,
+    # Who is told of new registrations; empty: nobody, no mail is sent.
+    "NOTIFY_EMAILS": [],
+    # 'each': a mail per registration; 'daily': one digest a day of the day's registrations.
+    "NOTIFY_MODE": "each",
+    # The hub's own address (https://hub.example.org), for the links in the mails.
+    "BASE_URL": None,
 }
 
 #: Prefixes of keys that belong to Flask or its extensions: passed through without a warning.
@@ -123,7 +152,14 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 class SettingsError(Exception):
-    """A setting that cannot be used; the message is meant for the person who wrote it."""
+    """A setting that cannot be used; the message is meant for the person who wrote it.
+
+    ``key``: the top-level setting at fault, so that the message can name its line.
+    """
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 def instance_path() -> Path:
@@ -146,17 +182,57 @@ def find_settings_file() -> Path | None:
 
 
 def read_settings_file(path: Path) -> dict[str, Any]:
-    """Execute a Python-syntax settings file and return its upper-case names."""
+    """Execute a Python-syntax settings file and return its upper-case names.
+
+    Whatever goes wrong (the file unreadable, its syntax, an error its code raises, even a
+    ``sys.exit`` in it) becomes a SettingsError naming the file and, where known, the line.
+    """
     module = types.ModuleType("cephalopod_settings")
     module.__file__ = str(path)
     try:
         code = compile(path.read_bytes(), str(path), "exec")
         exec(code, module.__dict__)  # noqa: S102 - the settings file is trusted configuration
     except SyntaxError as exc:
-        raise SettingsError(f"{path}: syntax error on line {exc.lineno}: {exc.msg}") from None
-    except Exception as exc:  # any error raised by the file's own code
-        raise SettingsError(f"{path}: {type(exc).__name__}: {exc}") from None
+        where = f"syntax error on line {exc.lineno}" if exc.lineno else "syntax error"
+        raise SettingsError(f"{path}: {where}: {exc.msg}") from None
+    except OSError as exc:
+        if exc.filename == str(path):
+            raise SettingsError(f"{path}: cannot be read: {exc.strerror}") from None
+        raise SettingsError(f"{_where(path, exc)}{type(exc).__name__}: {exc}") from None
+    except (Exception, SystemExit) as exc:  # any error raised by the file's own code
+        raise SettingsError(f"{_where(path, exc)}{type(exc).__name__}: {exc}") from None
     return {k: v for k, v in vars(module).items() if k.isupper()}
+
+
+def _where(path: Path, exc: BaseException) -> str:
+    """``path, line N: `` of the file's own line where the exception was raised."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == str(path):
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f"{path}, line {line}: " if line else f"{path}: "
+
+
+def assignment_lines(path: Path) -> dict[str, int]:
+    """Map each top-level name the file assigns to the line of its last assignment."""
+    try:
+        tree = ast.parse(path.read_bytes(), str(path))
+    except (SyntaxError, ValueError, OSError):  # pragma: no cover - read_settings_file said so
+        return {}
+    lines: dict[str, int] = {}
+    for node in tree.body:
+        targets: list[ast.expr] = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign | ast.AugAssign):
+            targets = [node.target]
+        for target in targets:
+            for name in ast.walk(target):
+                if isinstance(name, ast.Name):
+                    lines[name.id] = node.lineno
+    return lines
 
 
 def load_settings(
@@ -171,17 +247,40 @@ def load(
 ) -> tuple[dict[str, Any], FieldRegistry]:
     """Return the validated configuration and the field registry that validation parsed."""
     config = {k: _copy_default(v) for k, v in DEFAULTS.items()}
-    source = path if path is not None else find_settings_file()
+    source = Path(path) if path is not None else find_settings_file()
+    from_file: dict[str, int] = {}  # the keys the file sets (not overridden) → their line
     if source is not None:
-        config.update(read_settings_file(Path(source)))
+        values = read_settings_file(source)
+        config.update(values)
+        lines = assignment_lines(source)
+        from_file = {key: lines.get(key, 0) for key in values}
     if overrides:
         config.update(overrides)
+        for key in overrides:
+            from_file.pop(key, None)
     for key in sorted(config):
         if key not in DEFAULTS and not key.startswith(PASSTHROUGH_PREFIXES):
-            log.warning("Unknown setting %s in %s is ignored", key, source or "overrides")
-    registry = validate(config)
+            _warn_unknown(key, source, from_file)
+    try:
+        registry = validate(config)
+    except SettingsError as exc:
+        if source is None or exc.key not in from_file:
+            raise
+        line = from_file[exc.key]
+        where = f"{source}, line {line}" if line else str(source)
+        raise SettingsError(f"{where}: {exc}", exc.key) from None
     config["_SETTINGS_FILE"] = str(source) if source else None
     return config, registry
+
+
+def _warn_unknown(key: str, source: Path | None, from_file: Mapping[str, int]) -> None:
+    """Warn of a key nothing reads, with its line and the known key it may be a typo of."""
+    where = "overrides"
+    if source is not None and key in from_file:
+        where = f"{source}, line {from_file[key]}" if from_file[key] else str(source)
+    close = difflib.get_close_matches(key, DEFAULTS, n=1, cutoff=0.8)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    log.warning("Unknown setting %s in %s is ignored%s", key, where, hint)
 
 
 def _copy_default(value: Any) -> Any:
@@ -193,7 +292,14 @@ def _copy_default(value: Any) -> Any:
 
 
 def _fail(key: str, value: Any, accepted: str) -> SettingsError:
-    return SettingsError(f"{key} = {value!r} is invalid; accepted: {accepted}")
+    top = key.split("[", 1)[0]
+    return SettingsError(f"{key} = {_short(value)} is invalid; accepted: {accepted}", top)
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    """The value's repr, cut: a message is one line someone reads."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _check_type(
@@ -214,8 +320,8 @@ def validate(config: dict[str, Any]) -> FieldRegistry:
     """
     for key in ("APP_NAME", "BABEL_DEFAULT_TIMEZONE", "BABEL_DEFAULT_LOCALE", "CRAWLER_USER_AGENT"):
         _check_type(config, key, (str,), "a non-empty string")
-        if not config[key].strip():
-            raise _fail(key, config[key], "a non-empty string")
+        if not config[key].strip() or not config[key].isprintable():
+            raise _fail(key, config[key], "a non-empty string without control characters")
     _check_type(config, "SECRET_KEY", (str, bytes, type(None)), "a string (empty: generated)")
     try:
         zoneinfo.ZoneInfo(config["BABEL_DEFAULT_TIMEZONE"])
@@ -235,17 +341,23 @@ def validate(config: dict[str, Any]) -> FieldRegistry:
         if config[key] and not Path(config[key]).is_file():
             raise _fail(key, config[key], "the path of a readable file")
     if bool(config["SSL_CERT"]) != bool(config["SSL_KEY"]):
-        raise SettingsError("SSL_CERT and SSL_KEY must be set together (or both left empty)")
+        raise SettingsError(
+            "SSL_CERT and SSL_KEY must be set together (or both left empty)",
+            "SSL_CERT" if config["SSL_CERT"] else "SSL_KEY",
+        )
     for key in ("USE_PROXY", "PUBLIC_STATISTICS"):
         _check_type(config, key, (bool,), "True or False")
-    for key in ("REGISTRATION_RATE_LIMIT", "LOGIN_RATE_LIMIT", "RATELIMIT_STORAGE_URI"):
+    for key in (*RATE_LIMITS, "RATELIMIT_STORAGE_URI"):
         _check_type(config, key, (str,), "a string")
     _validate_rate_limits(config)
+    _validate_database_url(config)
+    _validate_flask_keys(config)
     _validate_numbers(config)
     _validate_networks(config)
     config["CRAWLING_ENDPOINTS"] = parse_endpoints(config["CRAWLING_ENDPOINTS"])
     registry = _validate_fields(config)
     _validate_schedule(config)
+    _validate_operations(config)
     geoip = config["GEOIP_DATABASE"]
     if geoip is not None and not (
         isinstance(geoip, str)
@@ -255,16 +367,63 @@ def validate(config: dict[str, Any]) -> FieldRegistry:
     return registry
 
 
-def _validate_rate_limits(config: Mapping[str, Any]) -> None:
-    # here, not at the top: "cephalopod --help" imports this module (it validates nothing)
-    # and limits would cost it 40 to 60 ms
-    from limits import parse_many
+RATE_LIMITS = ("REGISTRATION_RATE_LIMIT", "LOGIN_RATE_LIMIT", "LOGIN_ACCOUNT_RATE_LIMIT")
 
-    for key in ("REGISTRATION_RATE_LIMIT", "LOGIN_RATE_LIMIT"):
+
+def _validate_rate_limits(config: Mapping[str, Any]) -> None:
+    # limits is Flask-Limiter's: imported only when settings are loaded, not for --help
+    from limits import parse_many
+    from limits.storage import SCHEMES  # type: ignore[attr-defined]  # (not in its __all__)
+
+    for key in RATE_LIMITS:
         try:
             parse_many(config[key])
         except ValueError:
             raise _fail(key, config[key], "a limit like '20 per hour'") from None
+    storage = config["RATELIMIT_STORAGE_URI"]
+    if storage.partition("://")[0] not in SCHEMES or "://" not in storage:
+        raise _fail("RATELIMIT_STORAGE_URI", storage, "'memory://' or 'redis://host:port/db'")
+
+
+def _validate_database_url(config: Mapping[str, Any]) -> None:
+    url = config["SQLALCHEMY_DATABASE_URI"]
+    if not url:
+        return
+    # SQLAlchemy costs a fifth of a second to import: only when settings are loaded
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    accepted = "a database URL like 'postgresql://user@host/db' or 'sqlite:///path'"
+    try:
+        make_url(url).get_dialect()
+    except (ArgumentError, NoSuchModuleError, ValueError):
+        raise _fail("SQLALCHEMY_DATABASE_URI", url, accepted) from None
+
+
+#: Flask's and its extensions' keys that the app reads itself or that fail late when wrong
+#: (a request, a session save): checked when set, all others pass through unchecked.
+_FLASK_KEYS: dict[str, tuple[tuple[type, ...], str]] = {
+    "MAX_CONTENT_LENGTH": ((int, type(None)), "a number of bytes, or None"),
+    "PERMANENT_SESSION_LIFETIME": ((int, timedelta), "seconds or a timedelta"),
+    "SQLALCHEMY_ENGINE_OPTIONS": ((Mapping,), "a dictionary of create_engine options"),
+    "SQLALCHEMY_ECHO": ((bool,), "True or False"),
+    "SESSION_COOKIE_SECURE": ((bool,), "True or False"),
+    "SESSION_COOKIE_HTTPONLY": ((bool,), "True or False"),
+    "REMEMBER_COOKIE_SECURE": ((bool,), "True or False"),
+    "RATELIMIT_ENABLED": ((bool,), "True or False"),
+    "WTF_CSRF_ENABLED": ((bool,), "True or False"),
+    "TESTING": ((bool,), "True or False"),
+    "DEBUG": ((bool,), "True or False"),
+}
+
+
+def _validate_flask_keys(config: Mapping[str, Any]) -> None:
+    for key, (types_, accepted) in _FLASK_KEYS.items():
+        if key in config:
+            _check_type(config, key, types_, accepted)
+    size = config.get("MAX_CONTENT_LENGTH")
+    if size is not None and size < 1:
+        raise _fail("MAX_CONTENT_LENGTH", size, "a positive number of bytes, or None")
 
 
 _NUMBERS: dict[str, tuple[type | tuple[type, ...], float, float]] = {
@@ -291,17 +450,17 @@ def _validate_numbers(config: Mapping[str, Any]) -> None:
             raise _fail(key, config[key], accepted)
 
 
-def _validate_networks(config: dict[str, Any]) -> None:
-    value = config["CRAWLER_ALLOWED_NETWORKS"]
+def _validate_networks(config: dict[str, Any], key: str = "CRAWLER_ALLOWED_NETWORKS") -> None:
+    value = config[key]
     accepted = "a list of CIDR strings like ['127.0.0.0/8']"
     if not isinstance(value, list | tuple):
-        raise _fail("CRAWLER_ALLOWED_NETWORKS", value, accepted)
+        raise _fail(key, value, accepted)
     for item in value:
         try:
             ipaddress.ip_network(item, strict=False)
         except (TypeError, ValueError):
-            raise _fail("CRAWLER_ALLOWED_NETWORKS", item, accepted) from None
-    config["CRAWLER_ALLOWED_NETWORKS"] = [str(n) for n in value]
+            raise _fail(key, item, accepted) from None
+    config[key] = [str(n) for n in value]
 
 
 def parse_endpoints(value: Any) -> list[dict[str, Any]]:
@@ -341,7 +500,11 @@ def _validate_fields(config: Mapping[str, Any]) -> FieldRegistry:
     try:
         return parse_field_settings(value)
     except FieldSettingsError as exc:
-        raise SettingsError(str(exc)) from None
+        raise SettingsError(str(exc), "CRAWLED_FIELDS_SETTINGS") from None
+
+
+#: What a Celery beat entry may hold (``options`` and ``relative`` are Celery's own).
+_ENTRY_KEYS = ("task", "schedule", "args", "kwargs", "options", "relative")
 
 
 def _validate_schedule(config: Mapping[str, Any]) -> None:
@@ -359,16 +522,23 @@ def _validate_schedule(config: Mapping[str, Any]) -> None:
         key = f"CELERYBEAT_SCHEDULE[{name!r}]"
         if not isinstance(entry, Mapping) or "task" not in entry or "schedule" not in entry:
             raise _fail(key, entry, accepted)
-        if entry["task"] not in KNOWN_TASKS:
-            raise _fail(f"{key}['task']", entry["task"], ", ".join(sorted(KNOWN_TASKS)))
+        unknown = set(entry) - set(_ENTRY_KEYS)
+        if unknown:
+            raise _fail(key, entry, "only the keys " + ", ".join(map(repr, _ENTRY_KEYS)))
+        task = entry["task"]
+        if not isinstance(task, str) or task not in KNOWN_TASKS:
+            raise _fail(f"{key}['task']", task, ", ".join(sorted(KNOWN_TASKS)))
         sched = entry["schedule"]
-        ok = isinstance(sched, schedule_types) or (
-            isinstance(sched, int | float) and not isinstance(sched, bool)
-        )
-        if not ok:
+        seconds = isinstance(sched, int | float) and not isinstance(sched, bool)
+        if not (seconds or isinstance(sched, schedule_types)):
             raise _fail(f"{key}['schedule']", sched, "a timedelta, seconds, or a celery crontab")
-        if isinstance(sched, timedelta) and sched.total_seconds() < 1:
-            raise _fail(f"{key}['schedule']", sched, "a positive interval")
+        if (seconds and not (math.isfinite(sched) and sched >= 1)) or (
+            isinstance(sched, timedelta) and sched.total_seconds() < 1
+        ):
+            raise _fail(f"{key}['schedule']", sched, "an interval of at least a second")
+        for option, types_ in (("args", (list, tuple)), ("kwargs", (Mapping,))):
+            if option in entry and not isinstance(entry[option], types_):
+                raise _fail(f"{key}[{option!r}]", entry[option], f"a {types_[0].__name__}")
 
 
 def ensure_secret_key(config: dict[str, Any], folder: Path) -> None:
@@ -390,3 +560,69 @@ def ensure_secret_key(config: dict[str, Any], folder: Path) -> None:
         fh.write(key + "\n")
     log.warning("SECRET_KEY is empty: generated one and stored it in %s", key_file)
     config["SECRET_KEY"] = key
+
+
+def _validate_operations(config: dict[str, Any]) -> None:
+    """The operations keys (metrics, logs, mail), in one block of their own."""
+    _validate_networks(config, "METRICS_ALLOWED_NETWORKS")
+    _check_choice(config, "LOG_FORMAT", ("text", "json", "keyvalue"))
+    if isinstance(config["LOG_LEVEL"], str):
+        config["LOG_LEVEL"] = config["LOG_LEVEL"].upper()
+    _check_choice(config, "LOG_LEVEL", ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"))
+    _validate_mail(config)
+
+
+def _check_choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...]) -> None:
+    if config[key] not in choices:
+        raise _fail(key, config[key], ", ".join(repr(c) for c in choices))
+
+
+def _validate_mail(config: dict[str, Any]) -> None:
+    _check_type(config, "MAIL_SERVER", (str,), "a host name or address")
+    if not config["MAIL_SERVER"].strip():
+        raise _fail("MAIL_SERVER", config["MAIL_SERVER"], "a host name or address")
+    _check_type(config, "MAIL_PORT", (int,), "a port from 1 to 65535")
+    if not 1 <= config["MAIL_PORT"] <= 65535:
+        raise _fail("MAIL_PORT", config["MAIL_PORT"], "a port from 1 to 65535")
+    for key in ("MAIL_USE_TLS", "MAIL_USE_SSL"):
+        _check_type(config, key, (bool,), "True or False")
+    if config["MAIL_USE_TLS"] and config["MAIL_USE_SSL"]:
+        raise SettingsError(
+            "MAIL_USE_TLS (STARTTLS) and MAIL_USE_SSL (SMTPS) exclude each other: set one"
+        )
+    for key in ("MAIL_USERNAME", "MAIL_PASSWORD"):
+        _check_type(config, key, (str, type(None)), "a string or None")
+    _check_choice(config, "NOTIFY_MODE", ("each", "daily"))
+    recipients = config["NOTIFY_EMAILS"]
+    if not isinstance(recipients, list | tuple):
+        raise _fail("NOTIFY_EMAILS", recipients, "a list of e-mail addresses")
+    config["NOTIFY_EMAILS"] = [_address("NOTIFY_EMAILS", item) for item in recipients]
+    sender = config["MAIL_DEFAULT_SENDER"]
+    if isinstance(sender, list | tuple) and len(sender) == 2:  # Flask-Mail's (name, address)
+        sender = formataddr((str(sender[0]), str(sender[1])))
+    if sender is not None:
+        name, address = parseaddr(sender) if isinstance(sender, str) else ("", sender)
+        sender = formataddr((name, _address("MAIL_DEFAULT_SENDER", address)))
+    elif config["NOTIFY_EMAILS"]:
+        raise SettingsError("NOTIFY_EMAILS is set, so MAIL_DEFAULT_SENDER must be too")
+    config["MAIL_DEFAULT_SENDER"] = sender
+    base = config["BASE_URL"]
+    if base is not None:
+        parts = urlsplit(base) if isinstance(base, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise _fail("BASE_URL", base, "the hub's address, like 'https://hub.example.org'")
+        config["BASE_URL"] = base.rstrip("/")
+
+
+def _address(key: str, value: Any) -> str:
+    # here, not at the top: every command loads the settings, and e-mail validation costs
+    # a tenth of a second to import; only a hub that sends mail pays it
+    from email_validator import EmailNotValidError, validate_email
+
+    accepted = "an e-mail address like 'maintainer@example.org'"
+    if not isinstance(value, str):
+        raise _fail(key, value, accepted)
+    try:
+        return validate_email(value, check_deliverability=False).normalized
+    except EmailNotValidError:
+        raise _fail(key, value, accepted) from None

@@ -10,6 +10,7 @@ from typing import Any
 
 from cephalopod.app import create_app
 from cephalopod.background import CeleryRunner
+from cephalopod.celery_app import keep_our_logging
 from cephalopod.services import services
 
 
@@ -19,5 +20,6 @@ def __getattr__(name: str) -> Any:
         runner = services(create_app()).runner
         if not isinstance(runner, CeleryRunner):
             raise RuntimeError("CELERY_BROKER_URL is not set: there is no Celery app")
+        keep_our_logging()  # the app's LOG_FORMAT and LOG_LEVEL, not Celery's own
         return runner.celery
     raise AttributeError(name)

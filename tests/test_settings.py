@@ -12,7 +12,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import hypothesis as settings_
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cephalopod import settings
 from cephalopod.app import create_app
@@ -395,8 +398,8 @@ def test_cli_bad_settings_exit_2_without_traceback(tmp_path: Path) -> None:
     )
     assert result.returncode == 2, result.stderr
     assert result.stderr == (
-        "Configuration error: CRAWLED_FIELDS_SETTINGS['v']['chart_type'] = 'donut' is invalid;"
-        " accepted values: 'bar', 'line', 'pie'\n"
+        f"Configuration error: {bad}, line 1: CRAWLED_FIELDS_SETTINGS['v']['chart_type'] ="
+        " 'donut' is invalid; accepted values: 'bar', 'line', 'pie'\n"
     )
     assert result.stdout == ""
     assert not (tmp_path / "instance").exists()  # nothing was created
@@ -484,3 +487,216 @@ def test_readme_documents_every_key() -> None:
     assert readme.is_file(), "README.md is missing"
     text = readme.read_text()
     assert sorted(key for key in DEFAULTS if key not in text) == []
+
+
+# --- broken settings files through the real command line ----------------------------------
+
+CRAWL = "'cephalopod.crawler.crawl_all'"
+#: (the file's text, what its one line of error must say after naming the file)
+BROKEN_FILES: list[tuple[str, str, bytes]] = [
+    ("syntax-error", "syntax error on line 2", b"APP_NAME = 'x'\nUSE_PROXY = (\n"),
+    ("null-byte", "syntax error: source code string cannot contain null bytes", b"A = 1\x00\n"),
+    ("not-utf8", "syntax error on line 1", b"APP_NAME = '\xff'\n"),
+    ("wrong-type", "line 2: USE_PROXY = 'yes' is invalid", b"APP_NAME = 'x'\nUSE_PROXY = 'yes'\n"),
+    (
+        "wrong-number",
+        "line 1: CRAWLER_CONCURRENCY = '100' is invalid; accepted: an integer",
+        b"CRAWLER_CONCURRENCY = '100'\n",
+    ),
+    (
+        "endpoint-not-a-dict",
+        "line 2: CRAWLING_ENDPOINTS[0] = '/system-info' is invalid",
+        b"APP_NAME = 'x'\nCRAWLING_ENDPOINTS = [\n    '/system-info',\n]\n",
+    ),
+    (
+        "endpoint-unknown-option",
+        "line 1: CRAWLING_ENDPOINTS[0] = {'url': '/x', 'header': {}} is invalid",
+        b"CRAWLING_ENDPOINTS = [{'url': '/x', 'header': {}}]\n",
+    ),
+    (
+        "schedule-not-a-schedule",
+        "line 2: CELERYBEAT_SCHEDULE['crawl']['schedule'] = 'daily' is invalid",
+        b"from datetime import timedelta\n"
+        b"CELERYBEAT_SCHEDULE = {'crawl': {'task': "
+        + CRAWL.encode()
+        + b", 'schedule': 'daily'}}\n",
+    ),
+    (
+        "schedule-not-finite",
+        "CELERYBEAT_SCHEDULE['crawl']['schedule'] = nan is invalid",
+        b"CELERYBEAT_SCHEDULE = {'crawl': {'task': "
+        + CRAWL.encode()
+        + b", 'schedule': float('nan')}}\n",
+    ),
+    (
+        "schedule-negative",
+        "CELERYBEAT_SCHEDULE['crawl']['schedule'] = -5 is invalid",
+        b"CELERYBEAT_SCHEDULE = {'crawl': {'task': " + CRAWL.encode() + b", 'schedule': -5}}\n",
+    ),
+    (
+        "schedule-task-a-list",
+        "CELERYBEAT_SCHEDULE['crawl']['task'] = ['x'] is invalid",
+        b"CELERYBEAT_SCHEDULE = {'crawl': {'task': ['x'], 'schedule': 60}}\n",
+    ),
+    (
+        "schedule-unknown-option",
+        "CELERYBEAT_SCHEDULE['crawl'] = {",
+        b"CELERYBEAT_SCHEDULE = {'crawl': {'task': "
+        + CRAWL.encode()
+        + b", 'schedule': 60, 'argz': []}}\n",
+    ),
+    (
+        "schedule-not-a-dict",
+        "line 1: CELERYBEAT_SCHEDULE = ['crawl'] is invalid",
+        b"CELERYBEAT_SCHEDULE = ['crawl']\n",
+    ),
+    (
+        "field-unknown-option",
+        "line 1: CRAWLED_FIELDS_SETTINGS['v']['colour']",
+        b"CRAWLED_FIELDS_SETTINGS = {'v': {'colour': 'red'}}\n",
+    ),
+    (
+        "raises-at-exec",
+        "line 3: KeyError: 'CEPHALOPOD_NO_SUCH_VARIABLE'",
+        b"APP_NAME = 'x'\nimport os\nSECRET_KEY = os.environ['CEPHALOPOD_NO_SUCH_VARIABLE']\n",
+    ),
+    ("exits", "line 2: SystemExit: 3", b"import sys\nsys.exit(3)\n"),
+    ("recursion", "RecursionError: maximum recursion depth", b"def f():\n    return f()\nf()\n"),
+    (
+        "database-url",
+        "line 1: SQLALCHEMY_DATABASE_URI = 'nonsense' is invalid",
+        b"SQLALCHEMY_DATABASE_URI = 'nonsense'\n",
+    ),
+    (
+        "database-dialect",
+        "line 1: SQLALCHEMY_DATABASE_URI = 'foo://x' is invalid",
+        b"SQLALCHEMY_DATABASE_URI = 'foo://x'\n",
+    ),
+    (
+        "rate-limit-storage",
+        "line 1: RATELIMIT_STORAGE_URI = 'x://y' is invalid",
+        b"RATELIMIT_STORAGE_URI = 'x://y'\n",
+    ),
+    (
+        "engine-options",
+        "line 1: SQLALCHEMY_ENGINE_OPTIONS = 5 is invalid",
+        b"SQLALCHEMY_ENGINE_OPTIONS = 5\n",
+    ),
+    (
+        "body-limit",
+        "line 1: MAX_CONTENT_LENGTH = 'big' is invalid",
+        b"MAX_CONTENT_LENGTH = 'big'\n",
+    ),
+    (
+        "ssl-half",
+        "line 1: SSL_CERT and SSL_KEY must be set together",
+        b"SSL_CERT = __file__\n",
+    ),
+]
+
+
+def cephalopod(settings_file: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The real console script with this settings file (a command that loads the settings)."""
+    env = {
+        **os.environ,
+        "CEPHALOPOD_SETTINGS": str(settings_file),
+        "CEPHALOPOD_INSTANCE_PATH": str(tmp_path / "instance"),
+    }
+    return subprocess.run(
+        [str(CEPHALOPOD), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=tmp_path,
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [(text, expected) for _, expected, text in BROKEN_FILES],
+    ids=[name for name, _, _ in BROKEN_FILES],
+)
+def test_a_broken_settings_file_is_one_line_naming_file_and_line_or_key(
+    tmp_path: Path, text: bytes, expected: str
+) -> None:
+    path = tmp_path / "settings.cfg"
+    path.write_bytes(text)
+    result = cephalopod(path, tmp_path, "db", "upgrade")
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"Configuration error: {path}"), lines[0]
+    assert expected in lines[0], lines[0]
+    assert not (tmp_path / "instance").exists()  # nothing was created
+
+
+def test_an_unknown_key_is_a_warning_with_its_line_and_the_likely_key(tmp_path: Path) -> None:
+    path = tmp_path / "settings.cfg"
+    path.write_text("APP_NAME = 'x'\nCRAWLING_ENDPIONTS = []\n")
+    result = cephalopod(path, tmp_path, "db", "upgrade")
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"Unknown setting CRAWLING_ENDPIONTS in {path}, line 2 is ignored"
+        " (did you mean CRAWLING_ENDPOINTS?)"
+    ) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- any value of any key: a SettingsError or a configuration, nothing else ------------------
+
+ANY_VALUE = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=20)
+    | st.binary(max_size=10)
+    | st.timedeltas(),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=10) | st.integers(), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def refusal(overrides: dict[str, Any]) -> str | None:
+    """The SettingsError's message, or None when the settings load (any other error fails)."""
+    try:
+        load_settings(overrides=overrides)
+    except SettingsError as exc:
+        return str(exc)
+    return None
+
+
+FUZZED_KEYS = sorted({*DEFAULTS, *settings._FLASK_KEYS} - {"SSL_CERT", "SSL_KEY", "GEOIP_DATABASE"})
+
+
+@settings_.settings(max_examples=300, derandomize=True, database=None, deadline=None)
+@given(key=st.sampled_from(FUZZED_KEYS), value=ANY_VALUE)
+def test_any_value_of_any_key_is_accepted_or_refused_clearly(key: str, value: Any) -> None:
+    """Path-like keys are left out: a generated string could name a real file."""
+    message = refusal({key: value})
+    if message is not None:
+        assert key in message, message
+        assert "\n" not in message
+        assert len(message) < 1000  # a line someone reads, not a dump of the value
+
+
+@settings_.settings(max_examples=100, derandomize=True, database=None, deadline=None)
+@given(
+    name=st.sampled_from(["crawl", "x"]),
+    entry=st.dictionaries(
+        st.sampled_from(["task", "schedule", "args", "kwargs", "options", "relative", "x"]),
+        ANY_VALUE | st.sampled_from(["cephalopod.crawler.crawl_all"]),
+        max_size=5,
+    ),
+)
+def test_any_schedule_entry_is_accepted_or_refused_clearly(name: str, entry: Any) -> None:
+    message = refusal({"CELERYBEAT_SCHEDULE": {name: entry}})
+    assert message is None or message.startswith("CELERYBEAT_SCHEDULE"), message

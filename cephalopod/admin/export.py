@@ -2,7 +2,8 @@
 
 One ordered query is read with a server-side cursor (``yield_per``); each row brings its
 display values (folded into one JSON object by the database) and its duplicate mark, so the
-stream holds one partition of rows at a time whatever the number of instances.
+stream holds one partition of rows at a time whatever the number of instances. The shared
+URL keys are found once per export, so only duplicates probe for their earliest instance.
 
 The two formats hold the same table: the main columns under their API names, then each
 visible crawled field's display value under its label. The CSV is UTF-8 with a byte order
@@ -25,13 +26,14 @@ from sqlalchemy.dialects import postgresql
 from cephalopod.db import db
 from cephalopod.instances.queries import (
     ListQuery,
-    earliest_registered,
+    earliest_if_duplicate,
     fields_table,
     filters,
     instances,
     ordered,
 )
 from cephalopod.instances.rows import item_columns
+from cephalopod.instances.urls import is_local_address
 from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.queries import stored_field_names
 
@@ -122,7 +124,8 @@ def _sql_columns() -> dict[str, sa.ColumnElement[Any]]:
         "country_name": c.country_name,
         "latitude": c.latitude,
         "longitude": c.longitude,
-        "duplicate_of": _text(earliest_registered(), "uuid"),
+        "duplicate_of": _text(earliest_if_duplicate(), "uuid"),
+        "local_address": c.url,  # judged in Python (is_local_address) as the rows stream
     }
 
 
@@ -130,6 +133,7 @@ _TIMES = [BASE_COLUMNS.index(name) for name in ("registered", "last_crawl", "las
 _UUID = BASE_COLUMNS.index("uuid")
 _DUPLICATE = BASE_COLUMNS.index("duplicate_of")
 _ENABLED = BASE_COLUMNS.index("enabled")
+_LOCAL = BASE_COLUMNS.index("local_address")
 
 
 def rows(query: ListQuery, names: Sequence[str]) -> Iterator[list[Any]]:
@@ -159,6 +163,7 @@ def rows(query: ListQuery, names: Sequence[str]) -> Iterator[list[Any]]:
         earliest = _uuid(cells[_DUPLICATE])
         cells[_DUPLICATE] = None if earliest == uuid else earliest
         cells[_ENABLED] = bool(cells[_ENABLED])
+        cells[_LOCAL] = is_local_address(cells[_LOCAL])
         cells.extend([values.get(name) for name in names])
         yield cells
 
@@ -175,9 +180,11 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-#: Columns people or instances wrote (free text); the others are ours (uuids, dates, codes).
+#: Columns people or instances wrote (free text) and the booleans (written true or false);
+#: the others are ours (uuids, dates, codes).
 _FREE_TEXT = [BASE_COLUMNS.index(name) for name in (
-    "url", "organization", "contact", "email", "enabled", "crawl_error", "country_name"
+    "url", "organization", "contact", "email", "enabled", "crawl_error", "country_name",
+    "local_address",
 )]  # fmt: skip
 
 

@@ -18,12 +18,14 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import msgspec
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from flask import Blueprint, Response, jsonify
 
 from cephalopod.admin.export import BASE_COLUMNS, FORMATS
 from cephalopod.instances.models import CRAWL_STATUSES
 from cephalopod.instances.queries import DEFAULT_PER_PAGE, MAX_PER_PAGE, ORDERS, SORTS
 from cephalopod.instances.rows import InstanceDetail, InstanceItem, InstancePage, InstanceSummary
+from cephalopod.instances.schemas import MAX_TEXT, MAX_URL
 from cephalopod.stats.queries import STATUSES
 from cephalopod.stats.rows import Statistics, Trend
 from cephalopod.stats.trend import INSTANCES, INTERVALS
@@ -82,6 +84,49 @@ STRING: Schema = {"type": "string"}
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}
 
+# The request fields as ``instances.schemas`` validates them (a test fuzzes the server with
+# requests generated from these: what they allow must be accepted, what they refuse refused).
+# Leading and trailing white space is trimmed before the checks; no control characters.
+_CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
+_NO_CONTROL = f"[^{_CONTROL}]*"
+TEXT: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_TEXT,
+    "pattern": f"^{_NO_CONTROL}[^\\s{_CONTROL}]{_NO_CONTROL}$",
+    "description": "Not blank, no control characters; trimmed.",
+}
+_PORT = "(6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+_HOST = "[A-Za-z0-9._~%!$&'()*+,;=-]+"
+URL: Schema = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": MAX_URL,
+    "pattern": f"^[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(:{_PORT})?([/?][^\\s{_CONTROL}#]*)?$",
+    "description": "An absolute http(s) URL with a host, without user information or "
+    "fragment; stored without a trailing slash. Beyond this pattern, host names in other "
+    "scripts and IPv6 literals in brackets are accepted too.",
+    "examples": ["https://indico.example.org"],
+}
+_SPECIAL_USE = "|".join(
+    "".join(f"[{c.upper()}{c}]" for c in name) for name in SPECIAL_USE_DOMAIN_NAMES
+)
+EMAIL: Schema = {
+    "type": "string",
+    "format": "email",
+    "minLength": 3,
+    "maxLength": 254,  # RFC 5321's limit of an address
+    "not": {"type": "string", "pattern": f"[.@]({_SPECIAL_USE})\\.?$"},
+    "description": "Checked for syntax only (no DNS look-up), stored as sent; special-use "
+    "domains (RFC 6761: .test, .local, .invalid, ...) are refused.",
+}
+_ORG_ALIAS = {**TEXT, "description": "Alias of organization (older clients send it)."}
+
+
+def _or_null(schema: Schema) -> Schema:
+    return {**schema, "type": [schema["type"], "null"]}
+
+
 #: Written by hand: requests (validated by ``instances.schemas``), errors and crawl jobs.
 HAND_SCHEMAS: dict[str, Schema] = {
     "Error": obj(
@@ -97,20 +142,31 @@ HAND_SCHEMAS: dict[str, Schema] = {
         description="Every error: a human message, sometimes with the field or parameter.",
     ),
     "Registration": obj(
-        {"url": STRING, "contact": STRING, "email": STRING, "organization": STRING},
-        description="'organisation' is accepted as an alias of 'organization'.",
+        {
+            "url": URL,
+            "contact": TEXT,
+            "email": EMAIL,
+            "organization": TEXT,
+            "organisation": _ORG_ALIAS,
+        },
+        required=["url", "contact", "email"],
+        oneOf=[{"required": ["organization"]}, {"required": ["organisation"]}],
+        description="Other keys are ignored. 'organisation' is accepted instead of "
+        "'organization' (not both).",
     ),
     "Changes": obj(
         {
-            "url": STRING,
-            "contact": STRING,
-            "email": {"type": "string", "format": "email"},
-            "organization": STRING,
-            "organisation": {**STRING, "description": "Alias of organization."},
-            "enabled": BOOLEAN,
+            "url": _or_null(URL),
+            "contact": _or_null(TEXT),
+            "email": _or_null(EMAIL),
+            "organization": _or_null(TEXT),
+            "organisation": _or_null(_ORG_ALIAS),
+            "enabled": {"type": ["boolean", "null"]},
         },
         required=[],
         additionalProperties=False,
+        # not both spellings of the organization
+        **{"not": {"required": ["organization", "organisation"]}},
         description="Any subset; null values are ignored.",
     ),
     "Job": obj(
@@ -134,8 +190,18 @@ HAND_SCHEMAS: dict[str, Schema] = {
 }
 
 
-def param(name: str, schema: Schema, description: str, where: str = "query") -> Schema:
-    """A parameter; path parameters are required."""
+def param(
+    name: str, schema: Schema, description: str, where: str = "query", *, empty: bool = True
+) -> Schema:
+    """A parameter; path parameters are required. An empty query parameter (``?status=``, as
+    a form sends it) means its default: ``empty`` says the schema lets it through."""
+    if where == "query" and empty and schema.get("type") != "string":
+        if "enum" in schema:
+            schema = {**schema, "enum": [*schema["enum"], ""]}
+        else:
+            bare = {k: v for k, v in schema.items() if k != "default"}
+            default = {"default": schema["default"]} if "default" in schema else {}
+            schema = {"anyOf": [bare, {"const": ""}], **default}
     return {
         "name": name,
         "in": where,
@@ -152,13 +218,22 @@ STATUS_ENABLED = param(
 LIST_PARAMETERS = [
     STATUS_ALL,
     param("q", STRING, "Case-insensitive substring of organization, url, contact or email."),
-    param("country", {"type": "string", "pattern": "^[A-Za-z]{2}$"}, "ISO 3166 country code."),
+    param("country", {"type": "string", "pattern": "^([A-Za-z]{2})?$"}, "ISO 3166 country code."),
     param("health", {"enum": list(CRAWL_STATUSES)}, "The latest crawl's outcome."),
-    param("duplicates", {"enum": ["0", "1"]}, "1: only instances sharing a normalised URL."),
+    param(
+        "duplicates",
+        {"enum": ["0", "1", "false", "true"], "default": "0"},
+        "1 (or true): only instances sharing a normalised URL.",
+    ),
     param(
         "sort",
-        {"type": "string", "default": "organization", "examples": [*SORTS, "field:<name>"]},
-        "A column or field:<name> (numbers numerically; missing values last in both orders).",
+        {
+            "anyOf": [{"enum": list(SORTS)}, {"type": "string", "pattern": "^field:.+"}],
+            "default": "organization",
+        },
+        "A column or field:<name> of a visible crawled field (400 for a field that is hidden, "
+        "or neither configured nor reported by any instance); numbers sort numerically, "
+        "missing values last in both orders.",
     ),
     param("order", {"enum": list(ORDERS), "default": "asc"}, "Sort direction."),
     param("page", {"type": "integer", "minimum": 1, "default": 1}, "Page number, from 1."),
@@ -248,6 +323,8 @@ def registration_paths(prefix: str, deprecated: bool = False) -> dict[str, Schem
             "options": {
                 "operationId": f"{name}_preflight",
                 "summary": "CORS preflight of a read",
+                "description": "Answered for any path, before a record is looked up.",
+                "parameters": [param("uuid", STRING, "Any value.", "path")],
                 "responses": {"204": {"description": "Allowed"}},
                 **tag,
             },
@@ -318,7 +395,7 @@ ADMIN_PATHS: dict[str, Schema] = {
         )
     },
     "/api/admin/crawl/{job}": {
-        "parameters": [param("job", STRING, "The job id.", "path")],
+        "parameters": [param("job", {"type": "string", "format": "uuid"}, "The job id.", "path")],
         "get": operation(
             "A crawl's progress",
             {"200": json_reply("The job", ref("Job")), **errors(404)},
@@ -340,7 +417,13 @@ ADMIN_PATHS: dict[str, Schema] = {
             operationId="admin_statistics_trend",
             parameters=[
                 {
-                    **param("field", STRING, f"A crawled field, or {INSTANCES!r}."),
+                    **param(
+                        "field",
+                        {"type": "string", "minLength": 1, "examples": [INSTANCES]},
+                        f"A visible crawled field (400 for one that is hidden, or neither "
+                        f"configured nor reported by any instance), or {INSTANCES!r}.",
+                        empty=False,
+                    ),
                     "required": True,
                 },
                 param("interval", {"enum": list(INTERVALS), "default": "month"}, "Period."),

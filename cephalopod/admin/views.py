@@ -43,7 +43,7 @@ from werkzeug.wrappers import Response
 from cephalopod import params
 from cephalopod.crawler import jobs
 from cephalopod.crawler.models import CrawlJob
-from cephalopod.crawler.scheduler import _last_run
+from cephalopod.crawler.scheduler import next_run
 from cephalopod.db import db
 from cephalopod.errors import ApiError
 from cephalopod.geo.location import DATA_CREDIT_TEXT, DATA_CREDIT_URL
@@ -56,7 +56,10 @@ from cephalopod.schedule import CRAWL_ALL, periodic_jobs
 from cephalopod.serialize import builtins
 from cephalopod.services import services
 from cephalopod.stats import queries as stats_queries
+from cephalopod.stats.aggregate import CountryEntry
+from cephalopod.stats.cache import cached
 from cephalopod.stats.queries import status_filter
+from cephalopod.stats.trend import INSTANCES, trend
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__)
@@ -75,9 +78,15 @@ def parse_list(args: MultiDict[str, str], extra: tuple[str, ...] = ()) -> Any:
     return params.list_query(args, field_registry(), extra=extra)
 
 
-def list_query(**values: Any) -> Any:
-    """A list query built in code (Home's counts and latest registrations)."""
-    return instance_queries.ListQuery(**values)
+def latest_servers(count: int) -> list[dict[str, Any]]:
+    """The latest registrations: the list's first items sorted by registration, newest first.
+
+    Without the list's total, which Home does not show (a count over every instance).
+    """
+    query = instance_queries.ListQuery(sort="registered", order="desc", per_page=count)
+    ids = instance_queries.page_ids(query)
+    items: list[dict[str, Any]] = builtins(instance_queries.items(ids, field_registry()))
+    return items
 
 
 def list_page(query: Any) -> dict[str, Any]:
@@ -86,9 +95,18 @@ def list_page(query: Any) -> dict[str, Any]:
     return page
 
 
-def count_servers(query: Any) -> int:
-    """How many servers match a list query."""
-    return instance_queries.count_matching(query)
+def instance_counts() -> Any:
+    """Registered, active and per-health counts: each the total of its list filter."""
+    return instance_queries.instance_counts()
+
+
+def list_countries() -> list[CountryEntry]:
+    """Each country with its number of servers of any status: the list's country filter.
+
+    The statistics' own count per country (as in ``GET /api/admin/statistics?status=all``),
+    without computing all the statistics each time a crawl has changed the data.
+    """
+    return stats_queries.countries("all")
 
 
 def field_names() -> list[str]:
@@ -153,6 +171,16 @@ def statistics(status: str) -> dict[str, Any]:
     return numbers
 
 
+def active_history(status: str) -> dict[str, Any]:
+    """Active instances per day, as the trend API answers ``field=instances&interval=day``.
+
+    The same cache entry as the API's: the page draws the chart and its table from it.
+    """
+    key = (field_registry().fingerprint(), INSTANCES, "day", status)
+    history: dict[str, Any] = builtins(cached("trend", key, lambda: trend(None, "day", status)))
+    return history
+
+
 def statistics_status(args: MultiDict[str, str]) -> str:
     """Validate the statistics' ``status`` parameter."""
     return params.statistics_status(args)
@@ -167,11 +195,10 @@ def crawl_overview() -> dict[str, Any]:
     for job in periodic_jobs(current_app.config):
         if job.task == CRAWL_ALL:
             try:
-                seconds = job.seconds_until_due(_last_run(current_app, job.name), now)
+                moment = next_run(job, now)
             except Exception:  # an odd schedule object: say nothing rather than fail the page
                 log.warning("Cannot tell when %s is due", job.name, exc_info=True)
                 continue
-            moment = datetime.fromtimestamp(now.timestamp() + seconds, UTC)
             due = moment if due is None else min(due, moment)
     errors = db.session.execute(
         sa.select(Instance.crawl_error, sa.func.count())
@@ -260,14 +287,8 @@ def _bad_request(exc: ApiError | ParameterError) -> tuple[str, int]:
 @login_required
 def home() -> str:
     """Show the installed base at a glance."""
-    counts = {
-        "registered": count_servers(list_query()),
-        "active": count_servers(list_query(status="enabled")),
-        "ok": count_servers(list_query(health="ok")),
-        "error": count_servers(list_query(health="error")),
-        "never": count_servers(list_query(health="never")),
-    }
-    latest = list_page(list_query(sort="registered", order="desc", per_page=5))["items"]
+    counts = instance_counts()
+    latest = latest_servers(5)
     return render_template(
         "admin/home.html",
         counts=counts,
@@ -336,7 +357,7 @@ def servers() -> str | tuple[str, int]:
         list_url=lambda **c: _list_url(plain, **c),
         fields=[(n, labels[n]) for n in names],
         chosen=chosen,
-        countries=statistics("all")["countries"],
+        countries=list_countries(),
         status_choices=STATUS_CHOICES,
         health_choices=HEALTH_CHOICES,
         export_url=url_for("admin_api.export_instances", **export_args),
@@ -461,6 +482,7 @@ def _statistics_page(status: str, public: bool) -> str:
         status=status,
         public=public,
         map_data=map_data,
+        active=active_history(status),
         has_data=bool(stats["instances"]),
     )
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select, update
 
 from cephalopod.auth.models import ApiToken, User
 from cephalopod.db import db, utcnow
@@ -18,6 +18,7 @@ _hasher = PasswordHasher()  # argon2-cffi's default profile is Argon2id (RFC 910
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
 TOKEN_PREFIX = "ceph_"  # noqa: S105 - a public marker of our tokens, not a secret
 TOKEN_USE_PRECISION = timedelta(minutes=1)
+MAX_TOKEN_DAYS = 3650
 
 
 class UserError(ValueError):
@@ -74,25 +75,77 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(username: str) -> str:
-    """Create an API token for a user and return it (the only time it is visible)."""
+def create_token(username: str, expires_days: int | None = None) -> str:
+    """Create an API token for a user and return it (the only time it is visible).
+
+    ``expires_days``: refused after that many days; None: valid until revoked.
+    """
     user = get_user(username)
     if user is None:
         raise UserError(f"No user named {username!r}")
+    if expires_days is not None and not 1 <= expires_days <= MAX_TOKEN_DAYS:
+        raise UserError(f"A token expires after 1 to {MAX_TOKEN_DAYS} days")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    db.session.add(ApiToken(user=user, token_hash=_token_hash(token), created_at=utcnow()))
+    now = utcnow()
+    expires_at = now + timedelta(days=expires_days) if expires_days is not None else None
+    db.session.add(
+        ApiToken(user=user, token_hash=_token_hash(token), created_at=now, expires_at=expires_at)
+    )
     db.session.commit()
     return token
 
 
+def revoke_token(token: str) -> bool:
+    """Delete the token (given as shown at its creation); tell whether it existed."""
+    result = db.session.execute(delete(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    db.session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def revoke_tokens(username: str) -> int:
+    """Delete every token of a user; return how many there were."""
+    user = get_user(username)
+    if user is None:
+        raise UserError(f"No user named {username!r}")
+    result = db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
+    db.session.commit()
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def user_for_token(token: str) -> User | None:
-    """Return the active user owning ``token``, or None."""
+    """Return the active user owning ``token`` when it has not expired, or None."""
     api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
     if api_token is None or not api_token.user.is_active:
         return None
     now = utcnow()
+    if api_token.expires_at is not None and api_token.expires_at <= now:
+        return None
     # a write per request would turn every API read into a write: a minute's precision will do
     if api_token.last_used_at is None or now - api_token.last_used_at > TOKEN_USE_PRECISION:
         api_token.last_used_at = now
         db.session.commit()
     return api_token.user
+
+
+def user_for_session(session_id: str) -> User | None:
+    """Return the user of a session's stored id (``<user id>.<generation>``), or None.
+
+    None when the generation is not the user's current one: the session ended at a log-out.
+    """
+    user_id, dot, generation = session_id.partition(".")
+    if not dot or not user_id.isdigit() or not generation.isdigit():
+        return None  # also a session from before generations: it ends, the user logs in again
+    user = db.session.get(User, int(user_id))
+    if user is None or user.session_generation != int(generation):
+        return None
+    return user
+
+
+def end_sessions(user: User) -> None:
+    """End every session of the user, in every browser, for good (log-out)."""
+    db.session.execute(
+        update(User)
+        .where(User.id == user.id)
+        .values(session_generation=User.session_generation + 1)
+    )
+    db.session.commit()

@@ -1,7 +1,8 @@
 """Login and logout pages; session and bearer-token loading for Flask-Login.
 
-GET/POST /login    the login form (CSRF-protected, rate-limited)
-POST     /logout   end the session
+GET/POST /login    the login form (CSRF-protected; rate-limited per address, and failed
+                   attempts per user name from all addresses together)
+POST     /logout   end the user's sessions for good (a replayed session cookie is refused)
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from wtforms.validators import DataRequired, Length
 
 from cephalopod.auth import operations as ops
 from cephalopod.auth.models import User
-from cephalopod.db import db
 from cephalopod.errors import is_api_request, json_error
 from cephalopod.extensions import limiter, login_manager
 
@@ -33,15 +33,15 @@ class LoginForm(FlaskForm):
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    """Load the session's user."""
-    if not user_id.isdigit():
-        return None
-    return db.session.get(User, int(user_id))
+    """Load the session's user, unless the session ended at a log-out."""
+    return ops.user_for_session(user_id)
 
 
 @login_manager.request_loader
 def load_user_from_token(req: object) -> User | None:
-    """Accept ``Authorization: Bearer <token>`` on the JSON API."""
+    """Accept ``Authorization: Bearer <token>`` on the JSON API (pages want a session)."""
+    if not is_api_request():
+        return None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -71,8 +71,25 @@ def _login_limit() -> str:
     return limit
 
 
+def _account_limit() -> str:
+    limit: str = current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"]  # validated by settings.load
+    return limit
+
+
+def _account_key() -> str:
+    """The user name tried (case-folded: one budget however it is spelt)."""
+    return "account:" + (request.form.get("username") or "").strip().casefold()[:80]
+
+
+def _failed(response: Response) -> bool:
+    return response.status_code == 401
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_limit, methods=["POST"])
+@limiter.limit(
+    _account_limit, key_func=_account_key, methods=["POST"], deduct_when=_failed, scope="account"
+)
 def login() -> str | Response | tuple[str, int]:
     """Show the login form and log the user in."""
     if current_user.is_authenticated:
@@ -91,7 +108,9 @@ def login() -> str | Response | tuple[str, int]:
 
 @bp.route("/logout", methods=["POST"])
 def logout() -> Response:
-    """End the session."""
+    """End every session of the user for good, then this one."""
+    if current_user.is_authenticated:
+        ops.end_sessions(current_user)
     logout_user()
     flash("You are logged out.", "info")
     return redirect(url_for("auth.login"))

@@ -175,10 +175,14 @@ def register(cli: click.Group, pass_app: PassApp) -> None:
         show_default=True,
         help="Run the periodic scheduler (beat) inside this worker; one per cluster.",
     )
-    @click.option("--loglevel", default="INFO", show_default=True)
+    @click.option("--loglevel", default=None, help="Log level (default: LOG_LEVEL).")
     @pass_app
-    def runworker(ctx: AppContext, concurrency: int | None, beat: bool, loglevel: str) -> None:
+    def runworker(
+        ctx: AppContext, concurrency: int | None, beat: bool, loglevel: str | None
+    ) -> None:
         """Run a Celery worker (with embedded beat, as the original) on CELERY_BROKER_URL."""
+        # lazy: Celery itself (a fifth of a second), for this command only
+        from cephalopod.celery_app import keep_our_logging
         from cephalopod.services import services  # lazy: maxminddb, the crawl config (40 ms)
 
         app = ctx.app
@@ -188,7 +192,9 @@ def register(cli: click.Group, pass_app: PassApp) -> None:
                 "CELERY_BROKER_URL is not set: without a broker, 'cephalopod run' crawls "
                 "in-process on the same schedule"
             )
-        argv = ["worker", f"--loglevel={loglevel}"]
+        level = (loglevel or services(app).settings.ops.log_level).upper()
+        keep_our_logging(level)
+        argv = ["worker", f"--loglevel={level}"]
         if concurrency:
             argv.append(f"--concurrency={concurrency}")
         if beat:

@@ -18,7 +18,9 @@ ALL, INSTANCE = "all", "instance"
 class CrawlJob(Model):
     """One run of a crawl; counters are updated as batches are stored, by any worker.
 
-    Only jobs of kind ``all`` keep another crawl of all from starting (`active_job`).
+    Only jobs of kind ``all`` keep another crawl of all from starting (`active_job`). A job
+    whose process died (its ``owner`` is gone, or its ``heartbeat_at`` is old) is ended as
+    failed when it is next looked at, so it never blocks the next crawl.
     """
 
     __tablename__ = "crawl_jobs"
@@ -37,6 +39,10 @@ class CrawlJob(Model):
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(sa.String(500))
+    #: ``host:pid:token`` of the process running the job (None when Celery workers share it)
+    owner: Mapped[str | None] = mapped_column(sa.String(300))
+    #: touched every few seconds while a process works on the job: see `jobs.job_is_dead`
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     def __repr__(self) -> str:
         return f"<CrawlJob {self.id} {self.state} {self.done}/{self.total}>"

@@ -30,7 +30,7 @@ from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.store import BatchOutcome
 from cephalopod.crawler.targets import Targets
 from cephalopod.crawler.writer import long_lived_objects_frozen, writer
-from cephalopod.db import db
+from cephalopod.db import db, retrying
 from cephalopod.instances.models import Instance
 from cephalopod.services import services
 
@@ -132,9 +132,11 @@ async def _stream_enabled(
     """Yield the enabled instances in chunks, each read while the previous one is crawled:
     first those that were slow last time, then the others in id order."""
     loop = asyncio.get_running_loop()
-    slow = await loop.run_in_executor(reader, _load_slow, engine)
+    load = retrying(_load_chunk, what="reading the instances to crawl")  # across a restart
+    load_slow = retrying(_load_slow, what="reading the instances to crawl")
+    slow = await loop.run_in_executor(reader, load_slow, engine)
     started = {key for key, _url in slow}  # read once: the writer updates the rows meanwhile
-    following = loop.run_in_executor(reader, _load_chunk, engine, 0)
+    following = loop.run_in_executor(reader, load, engine, 0)
     if slow:
         try:
             yield slow
@@ -143,7 +145,7 @@ async def _stream_enabled(
             raise
     chunk = await following
     while chunk:
-        following = loop.run_in_executor(reader, _load_chunk, engine, chunk[-1][0])
+        following = loop.run_in_executor(reader, load, engine, chunk[-1][0])
         try:
             yield [target for target in chunk if target[0] not in started] if started else chunk
         except BaseException:
@@ -230,7 +232,8 @@ async def _crawl(
         if ids is None:
             targets: Targets[int] = _stream_enabled(engine, reader)
         else:
-            targets = await loop.run_in_executor(reader, load_targets, engine, ids)
+            load = retrying(load_targets, what="reading the instances to crawl")
+            targets = await loop.run_in_executor(reader, load, engine, ids)
         batch: list[FetchResult[int]] = []
         flushed = time.monotonic()
         async with fetcher:

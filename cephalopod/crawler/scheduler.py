@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import Flask
 
@@ -26,10 +26,23 @@ log = logging.getLogger(__name__)
 MAX_SLEEP = 60.0
 
 
+def last_run(name: str) -> datetime | None:
+    """When the periodic job ``name`` last ran (None: never), in the current app context.
+
+    Read from ``meta``, where the scheduler records each run before it submits the task.
+    """
+    meta = db.session.get(Meta, f"last_run:{name}")
+    return datetime.fromisoformat(meta.value) if meta else None
+
+
+def next_run(job: Periodic, now: datetime) -> datetime:
+    """When the periodic ``job`` is next due (``now`` when it is due already)."""
+    return now + timedelta(seconds=job.seconds_until_due(last_run(job.name), now))
+
+
 def _last_run(app: Flask, name: str) -> datetime | None:
     with app.app_context():
-        meta = db.session.get(Meta, f"last_run:{name}")
-        return datetime.fromisoformat(meta.value) if meta else None
+        return last_run(name)
 
 
 def _record_run(app: Flask, name: str, when: datetime) -> None:
@@ -63,8 +76,12 @@ def _scheduler_loop(
         stop.wait(wait)
 
 
-def start_embedded_scheduler(app: Flask) -> Callable[[], None]:
-    """Start the scheduler thread; return a function that stops it (and the worker thread)."""
+def start_embedded_scheduler(app: Flask) -> Callable[[float], bool]:
+    """Start the scheduler thread; return a function that stops it (and the worker thread).
+
+    The function waits up to its argument's seconds for the work in flight to end (a crawl
+    stops at its next batch) and returns whether it did.
+    """
     svc = services(app)
     stop = threading.Event()
     thread = threading.Thread(
@@ -76,8 +93,8 @@ def start_embedded_scheduler(app: Flask) -> Callable[[], None]:
     thread.start()
     log.info("In-process scheduler started (no CELERY_BROKER_URL)")
 
-    def stopper() -> None:
+    def stopper(grace: float = 0.0) -> bool:
         stop.set()
-        svc.runner.stop()
+        return svc.runner.stop(grace)
 
     return stopper

@@ -7,6 +7,8 @@ the embedded thread) is the runner's business (`cephalopod.background`).
 With workers to share it (Celery), ``crawl_all`` splits the enabled instances into chunks of
 ids and submits one ``crawl_chunk`` per chunk; each chunk stores its own results and counts
 itself done; the last one closes the job. In the embedded thread it crawls in-process.
+A chunk's own rows are written with retries while the database restarts (`retrying`), and
+the worker running it keeps the job's heartbeat (`jobs.heartbeat`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from cephalopod.crawler import jobs
 from cephalopod.crawler.models import ChunkDelivery, CrawlJob, CrawlJobChunk
 from cephalopod.crawler.run import crawl
-from cephalopod.db import db, utcnow
+from cephalopod.db import db, retrying, utcnow
 from cephalopod.instances.models import Instance
 from cephalopod.instances.operations import get_instance
+from cephalopod.ops.logs import log_context
 from cephalopod.schedule import CRAWL_ALL, CRAWL_CHUNK, CRAWL_INSTANCE, PRUNE_HISTORY
 from cephalopod.services import services
 
@@ -37,8 +40,9 @@ chunk_table = CrawlJobChunk.__table__
 
 def crawl_all(app: Flask, job_id: str | None = None) -> str | None:
     """Crawl every enabled instance; without a job (a periodic run), skip if one is running."""
+    runner = services(app).runner
     if job_id is None:
-        job_id = jobs.create_job()
+        job_id = jobs.create_job(None if runner.distributed else jobs.process_owner())
         if job_id is None:
             running = jobs.active_job()
             log.info(
@@ -47,7 +51,6 @@ def crawl_all(app: Flask, job_id: str | None = None) -> str | None:
                 running.id if running else "?",
             )
             return None
-    runner = services(app).runner
     if not runner.distributed:
         jobs.run_crawl_all(app, job_id)
         return job_id
@@ -57,7 +60,8 @@ def crawl_all(app: Flask, job_id: str | None = None) -> str | None:
     for partition in db.session.execute(query).scalars().partitions(size):
         chunks.append(list(partition))
     total = sum(len(chunk) for chunk in chunks)
-    values = {"state": "running", "started_at": utcnow(), "total": total}
+    values = {"state": "running", "started_at": utcnow(), "total": total, "owner": None}
+    values |= {"heartbeat_at": utcnow()}  # from now on the chunks' workers keep it
     values |= {"chunks_total": len(chunks), "chunks_done": 0}
     if not chunks:
         values |= {"state": "done", "finished_at": utcnow()}
@@ -77,20 +81,22 @@ def crawl_chunk(app: Flask, job_id: str, ids: list[int]) -> None:
     `CrawlJobChunk`.
     """
     chunk = ChunkDelivery(min(ids, default=0), uuid.uuid4().hex)
+    what = f"chunk {chunk.first_id} of crawl job {job_id}"
     try:
-        _start_chunk(job_id, chunk)
-        crawl(app, ids, job_id=job_id, chunk=chunk)
+        retrying(_start_chunk, what=what)(job_id, chunk)
+        with jobs.heartbeat(job_id):
+            crawl(app, ids, job_id=job_id, chunk=chunk)
     except Exception as exc:
         log.exception("Chunk of job %s failed", job_id)
-        with db.engine.begin() as conn:
-            conn.execute(
-                sa.update(job_table)
-                .where(job_table.c.id == job_id)
-                .values(error=f"a chunk failed: {exc}"[:500])
-            )
+        retrying(_note_error, what=what)(job_id, f"a chunk failed: {exc}")
         raise
     finally:
-        _finish_chunk(job_id, chunk)
+        retrying(_finish_chunk, what=what)(job_id, chunk)
+
+
+def _note_error(job_id: str, error: str) -> None:
+    with db.engine.begin() as conn:
+        conn.execute(sa.update(job_table).where(job_table.c.id == job_id).values(error=error[:500]))
 
 
 def _set_chunk(
@@ -150,16 +156,17 @@ def _finish_chunk(job_id: str, chunk: ChunkDelivery) -> None:
 
 def crawl_instance(app: Flask, uuid: str, job_id: str | None = None) -> bool:
     """Crawl one instance by UUID (counted in job ``job_id``); False when it does not exist."""
-    instance = get_instance(uuid)
-    if instance is None:
-        if job_id is not None:
-            jobs.fail_job(job_id, "Instance not found")
-        return False
-    if job_id is None:
-        jobs.crawl_one(app, instance.id)
-    else:
-        jobs.run_crawl_one(app, job_id, instance.id)
-    return True
+    with log_context(instance_uuid=uuid, job_id=job_id):
+        instance = get_instance(uuid)
+        if instance is None:
+            if job_id is not None:
+                jobs.fail_job(job_id, "Instance not found")
+            return False
+        if job_id is None:
+            jobs.crawl_one(app, instance.id)
+        else:
+            jobs.run_crawl_one(app, job_id, instance.id)
+        return True
 
 
 def prune_history(app: Flask) -> int:

@@ -10,6 +10,7 @@ import gc
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -25,7 +26,7 @@ from cephalopod.crawler.config import CrawlConfig
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult, decode_result
 from cephalopod.crawler.store import BatchOutcome, store_results
-from cephalopod.db import sqlite_pragmas
+from cephalopod.db import check_connections_on_checkout, retrying, sqlite_pragmas
 from cephalopod.geo.locate import GeoLocator
 
 log = logging.getLogger(__name__)
@@ -76,9 +77,15 @@ def _init_writer_process(config: CrawlConfig) -> None:
     core, while storing can use whatever the fetches leave idle (batches queue meanwhile).
     """
     os.nice(WRITER_NICENESS)
+    # the parent decides when the writer ends (after the batches it was handed are stored):
+    # a SIGTERM or Ctrl-C sent to the whole process group (systemd's default) must not kill
+    # it under the parent's feet; it still ends with its parent, when its queue closes
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     engine = sa.create_engine(config.database_uri, **config.engine_options)
     if engine.dialect.name == "sqlite":
         sa.event.listen(engine, "connect", sqlite_pragmas)
+    check_connections_on_checkout(engine)  # across a database restart
     locator = GeoLocator.from_config(config.geoip_database, config.geoip_dir)
     _process_state.update(engine=engine, config=config, locator=locator)
     gc.freeze()  # this process lives for one crawl: see long_lived_objects_frozen
@@ -98,6 +105,21 @@ def _store(
     """
     for result in batch:
         decode_result(result, config.endpoints, config.limits)
+    # a database restarting or unreachable: the batch is one transaction, stored whole or
+    # not at all, so it is tried again until the database is back (or the retries run out,
+    # and the crawl fails: nothing of this batch is stored)
+    return retrying(_write, what=f"storing {len(batch)} crawl results")(
+        engine, config, locator, job, batch
+    )
+
+
+def _write(
+    engine: Engine,
+    config: CrawlConfig,
+    locator: GeoLocator | None,
+    job: JobCounter,
+    batch: list[FetchResult[int]],
+) -> BatchOutcome:
     dbapi = engine.dialect.loaded_dbapi
     # what the database refuses in the data itself (the hot path uses the driver directly),
     # or the driver before sending it (UnicodeEncodeError and other ValueErrors): the

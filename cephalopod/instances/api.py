@@ -19,6 +19,7 @@ from cephalopod.errors import ApiError
 from cephalopod.extensions import limiter
 from cephalopod.instances import operations as ops
 from cephalopod.instances.models import Instance
+from cephalopod.instances.queries import instance_summary
 from cephalopod.instances.schemas import (
     EDITABLE,
     FieldError,
@@ -102,7 +103,10 @@ def instance(uuid: str) -> Response | tuple[str, int]:
     if request.method == "OPTIONS":
         return _preflight()
     if request.method == "GET":
-        return reply(ops.summary(_load(uuid)))
+        found = instance_summary(uuid)
+        if found is None:
+            raise ApiError("Instance not found", 404)
+        return reply(found)
     record = _load(uuid)
     if request.method == "DELETE":
         ops.delete_instance(record)

@@ -26,13 +26,21 @@ class Instance(Model):
     __tablename__ = "instances"
     __table_args__ = (
         # covers the statistics' count per country for any status, without reading rows; and
-        # every look-up by country (an index on country_code alone would only add write cost)
+        # every look-up by country (an index on country_code alone would only add write cost).
+        # With the id (SQLite's indexes hold it anyway) it also gives the ids of a country's
+        # instances (the list filtered by country) and each instance's country and status
+        # (charts aggregated by country) without reading the wide rows: an id never changes,
+        # so in-place updates stay possible.
         sa.Index(
             "ix_instances_country_code_country_name_enabled",
             "country_code",
             "country_name",
             "enabled",
+            postgresql_include=["id"],
         ),
+        # Home's counts (registered, active, per health) in one pass over this index alone,
+        # and the list's health filter (as the index on crawl_status alone did)
+        sa.Index("ix_instances_crawl_status_enabled", "crawl_status", "enabled"),
         # Every crawl rewrites every row. Room left on each page, and no index on a column a
         # recrawl changes (last_crawl_at, last_success_at, consecutive_failures...), let
         # PostgreSQL update the row in place (a HOT update): none of the table's indexes gets
@@ -56,7 +64,7 @@ class Instance(Model):
     crawled_data: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     last_crawl_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # not indexed: above
     last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    crawl_status: Mapped[str] = mapped_column(sa.String(10), default="never", index=True)
+    crawl_status: Mapped[str] = mapped_column(sa.String(10), default="never")  # indexed: above
     crawl_error: Mapped[str | None] = mapped_column(sa.String(500))
     consecutive_failures: Mapped[int] = mapped_column(default=0)
     #: when a successful crawl last found data different from the stored (the first included)

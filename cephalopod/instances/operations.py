@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from blinker import Namespace
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
@@ -60,15 +60,20 @@ def register_instance(data: Mapping[str, Any]) -> Instance:
 
 
 def update_instance(instance: Instance, changes: Mapping[str, Any]) -> Instance:
-    """Apply validated changes; a changed URL also changes the duplicate key."""
+    """Apply validated changes; a changed URL also changes the duplicate key.
+
+    Every field of the request is written, in one UPDATE, also those equal to what was read:
+    the record then ends as one whole request when several arrive at once (the last one
+    wins), never as fields of one mixed with fields of another that had read the same row.
+    """
     changed = {k: v for k, v in changes.items() if getattr(instance, k) != v}
-    for name, value in changed.items():
-        setattr(instance, name, value)
-    if "url" in changed:
-        instance.url_key = url_key(changed["url"])
     if changed:
-        instance.updated_at = utcnow()
-    db.session.commit()
+        values = dict(changes)
+        if "url" in values:
+            values["url_key"] = url_key(values["url"])
+        values["updated_at"] = utcnow()
+        db.session.execute(update(Instance).where(Instance.id == instance.id).values(values))
+    db.session.commit()  # expires the instance: it is read again as stored
     if changed:
         instance_updated.send(instance, changes=changed)
     return instance

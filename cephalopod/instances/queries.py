@@ -1,4 +1,5 @@
-"""Reads of instances: the server list (filters, sort, page), an item, its detail and history.
+"""Reads of instances: the server list (filters, sort, page), an item, its detail and history,
+and the registration protocol's summary of one record.
 
 Every filter and sort is SQL. Sorting by a crawled field joins that field's stored display
 value (``instance_fields``): numbers by ``value_num`` (numerically), then other values by
@@ -17,8 +18,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from cephalopod.db import db
-from cephalopod.instances.models import Instance, InstanceField, Snapshot
-from cephalopod.instances.rows import HistoryEntry, InstanceDetail, InstanceItem, InstancePage
+from cephalopod.instances.models import CRAWL_STATUSES, Instance, InstanceField, Snapshot
+from cephalopod.instances.operations import parse_uuid
+from cephalopod.instances.rows import (
+    HistoryEntry,
+    InstanceCounts,
+    InstanceDetail,
+    InstanceItem,
+    InstancePage,
+    InstanceSummary,
+)
+from cephalopod.instances.urls import is_local_address
 from cephalopod.stats.fields import FieldRegistry
 from cephalopod.stats.queries import status_filter
 
@@ -63,12 +73,7 @@ def duplicate_keys() -> sa.Select[Any]:
     return sa.select(instances.c.url_key).group_by(instances.c.url_key).having(sa.func.count() > 1)
 
 
-def earliest_registered() -> sa.ColumnElement[Any]:
-    """A column: the uuid of the earliest registered instance with this row's url_key.
-
-    The row's own uuid when no earlier instance shares its key (``duplicate_of`` turns that
-    into None). One probe of the ``url_key`` index per row.
-    """
+def _earliest_probe() -> sa.ScalarSelect[Any]:
     other = instances.alias("earliest")
     return (
         sa.select(other.c.uuid)
@@ -76,8 +81,27 @@ def earliest_registered() -> sa.ColumnElement[Any]:
         .order_by(other.c.registered_at, other.c.id)
         .limit(1)
         .scalar_subquery()
-        .label("earliest")
     )
+
+
+def earliest_registered() -> sa.ColumnElement[Any]:
+    """A column: the uuid of the earliest registered instance with this row's url_key.
+
+    The row's own uuid when no earlier instance shares its key (``duplicate_of`` turns that
+    into None). One probe of the ``url_key`` index per row: for a page of rows.
+    """
+    return _earliest_probe().label("earliest")
+
+
+def earliest_if_duplicate() -> sa.ColumnElement[Any]:
+    """``earliest_registered`` for reads of many rows: NULL where no other row shares the key.
+
+    The shared keys are found once (``duplicate_keys``: one grouped pass over the url_key
+    index, kept by the database as a hashed set), so only duplicates probe the index; the
+    same ``duplicate_of`` follows, since a key nobody shares has no earlier instance.
+    """
+    shared = instances.c.url_key.in_(duplicate_keys())
+    return sa.case((shared, _earliest_probe()), else_=sa.null()).label("earliest")
 
 
 def duplicate_of(uuid: Any, earliest: Any) -> Any:
@@ -156,6 +180,29 @@ def count_matching(query: ListQuery) -> int:
     return db.session.scalar(select) or 0
 
 
+def instance_counts() -> InstanceCounts:
+    """Count the installed base in one grouped query (registered, active, per crawl health).
+
+    One pass over the (crawl_status, enabled) index alone, at most six groups, instead of
+    a count per number; each number is ``count_matching`` of the list filter it links to.
+    """
+    group = (instances.c.crawl_status, instances.c.enabled)
+    select = sa.select(*group, sa.func.count()).group_by(*group)
+    registered = active = 0
+    health = dict.fromkeys(CRAWL_STATUSES, 0)
+    for status, enabled, count in db.session.execute(select):
+        registered += count
+        active += count if enabled else 0
+        health[status] = health.get(status, 0) + count
+    return InstanceCounts(
+        registered=registered,
+        active=active,
+        ok=health["ok"],
+        error=health["error"],
+        never=health["never"],
+    )
+
+
 def page_ids(query: ListQuery) -> list[int]:
     """Return the ids of the requested page, in order."""
     select = ordered(sa.select(instances.c.id).where(*filters(query)), query)
@@ -221,6 +268,7 @@ def _item(row: Any, fields: dict[str, Any]) -> InstanceItem:
         latitude=row.latitude,
         longitude=row.longitude,
         duplicate_of=duplicate_of(row.uuid, row.earliest),
+        local_address=is_local_address(row.url),
         fields=fields,
     )
 
@@ -280,3 +328,30 @@ def instance_detail(instance_id: int, registry: FieldRegistry) -> InstanceDetail
         crawled_data=registry.visible(data) if isinstance(data, dict) else None,
         history=history(instance_id, registry),
     )
+
+
+_SUMMARY = sa.select(
+    instances.c.uuid,
+    instances.c.enabled,
+    instances.c.url,
+    instances.c.contact,
+    instances.c.email,
+    instances.c.organization,
+    instances.c.registered_at.label("registered"),
+)
+
+
+def instance_summary(value: str) -> InstanceSummary | None:
+    """The protocol's summary of the instance with this UUID (given as text), or None.
+
+    The most frequent request of an installed base, so it costs one round trip: the seven
+    columns it shows (not the crawled data), on a connection of its own in autocommit (no
+    BEGIN, no ROLLBACK).
+    """
+    parsed = parse_uuid(value)
+    if parsed is None:
+        return None
+    connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    with connection:
+        row = connection.execute(_SUMMARY.where(instances.c.uuid == parsed)).one_or_none()
+    return None if row is None else InstanceSummary(**row._mapping)

@@ -67,6 +67,15 @@ class InstanceItem(msgspec.Struct, frozen=True, kw_only=True):
         UUID | None,
         msgspec.Meta(description="The earliest registered instance with the same normalised URL."),
     ]
+    local_address: Annotated[
+        bool,
+        msgspec.Meta(
+            description="The URL's host is a local or private address: a non-public IP "
+            "literal, localhost, a .local, .internal or .localhost name, or a single-label "
+            "name. Kept, but the crawler will not reach it (unless CRAWLER_ALLOWED_NETWORKS "
+            "lets it) and it may point into the hub's own network."
+        ),
+    ]
     fields: Annotated[
         dict[str, DisplayValue],
         msgspec.Meta(description="Each visible crawled field's display value by field name."),
@@ -98,6 +107,20 @@ class InstancePage(msgspec.Struct, frozen=True, kw_only=True):
     page: int
     per_page: int
     items: list[InstanceItem]
+
+
+class InstanceCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """The installed base at a glance: each number is the total of a list filter.
+
+    ``registered``: every instance; ``active``: ``status=enabled``; ``ok``, ``error`` and
+    ``never``: ``health=`` that value.
+    """
+
+    registered: int
+    active: int
+    ok: int
+    error: int
+    never: int
 
 
 def item_columns() -> tuple[str, ...]:

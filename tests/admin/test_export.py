@@ -34,7 +34,8 @@ def test_csv_export(api, instances):
         "registered": "2026-01-01T08:00:00Z", "last_crawl": "2026-01-10T09:00:00Z",
         "last_success": "", "crawl_status": "ok", "crawl_error": "",
         "consecutive_failures": "0", "country_code": "DE", "country_name": "Germany",
-        "latitude": "", "longitude": "", "duplicate_of": "", "Cores": "3", "Dash": "",
+        "latitude": "", "longitude": "", "duplicate_of": "", "local_address": "false",
+        "Cores": "3", "Dash": "",
         "Events": "10", "Formula": "", "Version": "1.0",
     }  # fmt: skip
     assert beta["duplicate_of"] == instances[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 ITEM_KEYS = {
     "uuid", "url", "organization", "contact", "email", "enabled", "registered", "last_crawl",
     "last_success", "crawl_status", "crawl_error", "consecutive_failures", "country_code",
-    "country_name", "latitude", "longitude", "duplicate_of", "fields",
+    "country_name", "latitude", "longitude", "duplicate_of", "local_address", "fields",
 }  # fmt: skip
 
 

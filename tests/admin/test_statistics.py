@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from datetime import date
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ from cephalopod.crawler.results import FetchResult
 from cephalopod.crawler.store import store_results
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance
-from cephalopod.stats import cache
+from cephalopod.stats import cache, queries
 from cephalopod.stats.cache import MAX_AGE
 from cephalopod.stats.fields import parse_field_settings
 from tests.stats.seeding import add_snapshots
@@ -110,6 +111,46 @@ def test_the_cache_sees_a_crawl_store_and_any_other_write_within_max_age(
     later = time.monotonic() + MAX_AGE
     monkeypatch.setattr(cache.time, "monotonic", lambda: later)
     assert first_country() == "Deutschland"
+
+
+def test_a_crawl_recomputes_the_charts_but_not_the_registrations(
+    app, client, api, instances, registry, monkeypatch
+):
+    """Registrations and counts are cached apart: only registration, edit and deletion move them."""
+    computed: list[int] = []
+    count_registrations = queries.registrations
+
+    def spy() -> list:
+        computed.append(1)
+        return count_registrations()
+
+    monkeypatch.setattr(queries, "registrations", spy)
+
+    def stats():
+        return api("/api/admin/statistics").json
+
+    first = stats()
+    assert len(computed) == 1
+    with app.app_context(), db.engine.begin() as conn:  # a crawl batch with new data
+        iid = conn.scalar(sa.select(Instance.id).where(Instance.uuid == _uuid(instances[1])))
+        crawled = {"version": "9.9", "events": 10}
+        store_results(conn, [FetchResult(iid, True, crawled, None, None, utcnow(), 0.1)], registry)
+    after_crawl = stats()
+    assert {"category": "9.9", "value": 1} in after_crawl["charts"][0]["data"]  # recomputed
+    assert after_crawl["registrations"] == first["registrations"]
+    assert (after_crawl["instances"], after_crawl["active"]) == (5, 4)
+    assert len(computed) == 1  # from the cache
+    body = {"url": "https://new.example.org", "contact": "N", "email": "n@x.org",
+            "organization": "New"}  # fmt: skip
+    new = client.post("/api/instance/", json=body).json["uuid"]
+    assert stats()["registrations"][-1]["total"] == first["registrations"][-1]["total"] + 1
+    assert len(computed) == 2
+    assert api(f"/api/admin/instances/{new}", "PATCH", json={"enabled": False}).status_code == 200
+    assert (stats()["instances"], stats()["active"]) == (6, 4)  # an edit moves the counts
+
+
+def _uuid(text: str) -> uuid.UUID:
+    return uuid.UUID(text)
 
 
 def test_trend_endpoint(api, app, instances):

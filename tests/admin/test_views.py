@@ -190,6 +190,23 @@ def test_home_counts_link_to_the_filtered_list(logged_in: FlaskClient, fleet) ->
     assert "<progress" in html
 
 
+def test_home_counts_agree_with_the_api(logged_in: FlaskClient, fleet) -> None:
+    """Each Home number is the API's total of the list it links to (one grouped query)."""
+    html = _text(logged_in, "/")
+    tiles = dict(re.findall(r'href="/servers\?([a-z]+=[a-z]+)"><strong>(\d+)</strong>', html))
+    assert set(tiles) == {
+        "status=all", "status=enabled", "health=ok", "health=error", "health=never"
+    }  # fmt: skip
+    for link, shown in tiles.items():
+        assert int(shown) == logged_in.get(f"/api/admin/instances?{link}").json["total"], link
+    stats = logged_in.get("/api/admin/statistics?status=all").json
+    assert (stats["instances"], stats["active"]) == (
+        int(tiles["status=all"]),
+        int(tiles["status=enabled"]),
+    )
+    assert sum(int(tiles[f"health={h}"]) for h in ("ok", "error", "never")) == stats["instances"]
+
+
 # --- servers ------------------------------------------------------------------------------------
 
 
@@ -223,6 +240,21 @@ def test_sort_headers_reverse_and_filters_stay_in_the_url(logged_in, fleet) -> N
     html = _text(logged_in, "/servers?health=never&q=First")
     assert ">First</a>" in html
     assert ">Second</a>" not in html
+
+
+def test_country_filter_counts_agree_with_the_statistics(logged_in, fleet, app) -> None:
+    with app.app_context():  # a disabled server in another country counts too (status all)
+        second = db.session.scalars(
+            sa.select(Instance).where(Instance.organization == "Second")
+        ).one()
+        second.country_code, second.country_name = "FR", "France"
+        db.session.commit()
+    html = _text(logged_in, "/servers")
+    options = re.findall(r'<option value="([A-Z]{2})"[^>]*>([^<]+) \((\d+)\)</option>', html)
+    countries = logged_in.get("/api/admin/statistics?status=all").json["countries"]
+    expected = [(c["code"], c["name"], str(c["count"])) for c in countries if c["code"]]
+    assert options == expected
+    assert sorted(options) == [("DE", "Germany", "1"), ("FR", "France", "1")]
 
 
 def test_list_agrees_with_the_api(logged_in: FlaskClient, fleet) -> None:
@@ -337,7 +369,20 @@ def test_statistics_agree_with_the_api(logged_in: FlaskClient, fleet) -> None:
     api = logged_in.get("/api/admin/statistics?status=all").get_json()
     html = _text(logged_in, "/statistics?status=all")
     for country in api["countries"]:
-        assert f"<td>{country['count']}</td>" in html
+        assert f'<td class="num">{country["count"]}</td>' in html
+
+
+def test_active_instances_as_a_chart_and_its_table(logged_in: FlaskClient, fleet) -> None:
+    """The chart and its text alternative come from the same numbers as the trend API's."""
+    api = logged_in.get("/api/admin/statistics/trend?field=instances&interval=day").get_json()
+    assert api["periods"] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    html = _text(logged_in, "/statistics")
+    section = html[html.index('id="active-title"') :]
+    section = section[: section.index("</section>")]
+    assert 'role="img" aria-label="Active instances over time"' in section
+    assert "<summary>Data as a table</summary>" in section
+    for period, count in zip(api["periods"], api["series"][0]["counts"], strict=True):
+        assert f'<th scope="row">{period}</th><td>{count}</td>' in section
 
 
 def test_no_statistics_available(logged_in: FlaskClient) -> None:

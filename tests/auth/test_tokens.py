@@ -114,7 +114,7 @@ def test_session_login_works_on_the_same_route(api_app: Flask) -> None:
     client = api_app.test_client()
     with client.session_transaction() as session:
         with api_app.app_context():
-            session["_user_id"] = str(ops.get_user("bob").id)  # type: ignore[union-attr]
+            session["_user_id"] = ops.get_user("bob").get_id()  # type: ignore[union-attr]
         session["_fresh"] = True
     assert client.get("/api/test-whoami").json == {"user": "bob"}
 

@@ -7,7 +7,7 @@ import re
 from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Watch
-from tests.browser.helpers import check_page
+from tests.browser.helpers import check_axe, check_charts, check_page, screenshot, wait_drawn
 from tests.browser.live import SEED, UNREACHABLE, LiveApp
 
 
@@ -132,6 +132,8 @@ def test_crawl_a_server_now(admin: Page, live: LiveApp) -> None:
     expect(admin.get_by_test_id("server-map")).to_be_visible()
     expect(admin.get_by_test_id("server-map").locator("svg")).to_be_visible()
     expect(admin.get_by_role("link", name="IP Geolocation by DB-IP")).to_be_visible()
+    wait_drawn(admin)  # the history: one chart per numeric field, each with its table
+    assert {c["name"] for c in check_charts(admin)} >= {"Events over time"}
     check_page(admin, f"{live.backend}-server-crawled")
 
 
@@ -144,7 +146,8 @@ def test_delete_a_server_with_its_confirmation(admin: Page, live: LiveApp) -> No
     dialog = admin.get_by_role("dialog", name="Delete this server?")
     expect(dialog).to_be_visible()
     expect(dialog).to_contain_text("Delete Me Please")
-    check_page(admin, f"{live.backend}-servers-delete-dialog")
+    screenshot(admin, f"{live.backend}-servers-delete-dialog", full_page=False)
+    check_axe(admin)
     dialog.get_by_role("button", name="Cancel").click()
     expect(dialog).to_be_hidden()
     expect(row).to_be_visible()  # cancelled: nothing deleted

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.helpers import check_page
+from tests.browser.helpers import check_charts, check_page, wait_drawn
 from tests.browser.live import CHART_LABELS, LiveApp
 
 #: True once a canvas has a painted (non-transparent) pixel: Chart.js has drawn the chart.
@@ -34,6 +34,11 @@ def test_statistics_show_the_map_and_every_configured_chart(admin: Page, live: L
         chart = admin.get_by_role("img", name=label, exact=True)
         expect(chart).to_be_visible()
         admin.wait_for_function(PAINTED, arg=chart.element_handle())
+    # every chart: named, summarised, its data as a table; whole-number ticks on counts
+    wait_drawn(admin)
+    names = {chart["name"] for chart in check_charts(admin)}
+    expected = {*CHART_LABELS, "Registered instances over time", "Active instances over time"}
+    assert names == expected
     countries = admin.get_by_role("table").filter(
         has=admin.get_by_role("columnheader", name="Share")
     )

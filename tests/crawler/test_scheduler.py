@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,10 +16,10 @@ from benchmarks.fleet import ENDPOINTS
 from cephalopod.background import ThreadRunner
 from cephalopod.crawler import jobs
 from cephalopod.crawler.models import CrawlJob
-from cephalopod.crawler.scheduler import start_embedded_scheduler
+from cephalopod.crawler.scheduler import _record_run, last_run, next_run, start_embedded_scheduler
 from cephalopod.db import Meta, db
 from cephalopod.instances.models import Instance
-from cephalopod.schedule import CRAWL_ALL
+from cephalopod.schedule import CRAWL_ALL, Periodic
 from cephalopod.services import services
 
 
@@ -97,3 +97,17 @@ def test_a_scheduled_crawl_that_finds_one_running_is_skipped_and_says_why(
     with app.app_context():
         assert db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob)) == 1
         assert db.session.get(CrawlJob, running).state == "queued"  # untouched
+
+
+def test_last_and_next_run_read_what_the_scheduler_recorded(app: Flask) -> None:
+    daily = Periodic("daily", CRAWL_ALL, timedelta(days=1))
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    with app.app_context():
+        assert last_run("daily") is None
+        assert next_run(daily, now) == now  # never ran: due at once
+    _record_run(app, "daily", now - timedelta(hours=5))
+    with app.app_context():
+        assert last_run("daily") == now - timedelta(hours=5)
+        assert last_run("other") is None
+        assert next_run(daily, now) == now + timedelta(hours=19)
+        assert next_run(daily, now + timedelta(days=2)) == now + timedelta(days=2)  # overdue

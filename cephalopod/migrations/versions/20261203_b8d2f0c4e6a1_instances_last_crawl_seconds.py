@@ -4,7 +4,7 @@ How long the latest crawl of each instance took: a crawl of all instances starts
 were slow first, so that they run beside the others instead of ending the crawl late.
 
 Revision ID: b8d2f0c4e6a1
-Revises: 7c1f4e2a9b60
+Revises: b8e2d4f6a1c3
 Create Date: 2026-12-03 13:00:00.000000
 
 """
@@ -12,7 +12,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision = 'b8d2f0c4e6a1'
-down_revision = '7c1f4e2a9b60'
+down_revision = 'b8e2d4f6a1c3'
 branch_labels = None
 depends_on = None
 

@@ -1,5 +1,14 @@
 // "Crawl all" with a live progress bar that survives a reload, and "Crawl now" per server.
+// A busy button is aria-disabled, not disabled: a disabled button would drop the keyboard focus
+// to the page's start; this one keeps it and ignores presses until its crawl is done.
 import { api, sleep } from "./api.js";
+
+const busy = (button) => button.getAttribute("aria-disabled") === "true";
+
+function setBusy(button, on) {
+  if (on) button.setAttribute("aria-disabled", "true");
+  else button.removeAttribute("aria-disabled");
+}
 
 const HEALTH = { ok: "OK", error: "Failing", never: "Never crawled" };
 
@@ -34,7 +43,8 @@ function setupCrawlAll() {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const button = form.querySelector("button");
-      button.disabled = true;
+      if (busy(button)) return;
+      setBusy(button, true);
       try {
         const { body } = await api("/api/admin/crawl", "POST");
         await follow(box, body.job);
@@ -42,7 +52,7 @@ function setupCrawlAll() {
         box.hidden = false;
         box.querySelector('[data-testid="crawl-progress-text"]').textContent = error.message;
       } finally {
-        button.disabled = false;
+        setBusy(button, false);
       }
     });
   }
@@ -71,8 +81,9 @@ function showItem(uuid, item) {
 
 async function crawlNow(form, button) {
   const uuid = form.dataset.crawlNow;
+  if (busy(button)) return;
   const label = button.textContent;
-  button.disabled = true;
+  setBusy(button, true);
   button.setAttribute("aria-busy", "true");
   button.textContent = "Crawling…";
   try {
@@ -89,7 +100,7 @@ async function crawlNow(form, button) {
   } catch (error) {
     button.title = error.message;
   } finally {
-    button.disabled = false;
+    setBusy(button, false);
     button.removeAttribute("aria-busy");
     button.textContent = label;
   }

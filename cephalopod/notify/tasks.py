@@ -1,0 +1,158 @@
+"""The mail tasks, by name (`TASKS`), and the hook that queues one per registration.
+
+A registration never waits for the mail server: its signal (sent after the commit) only
+submits a task to the background runner, which sends it from the embedded worker thread
+or a Celery worker. The task reads the instance afresh (a deleted one gets no mail) and,
+when the server fails, logs why and submits itself again later, with a growing delay,
+up to `MAX_ATTEMPTS` in all.
+"""
+
+from __future__ import annotations
+
+import logging
+import smtplib
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Flask
+
+from cephalopod.db import Meta, db, utcnow
+from cephalopod.instances.models import Instance
+from cephalopod.instances.operations import get_instance, instance_registered
+from cephalopod.notify.config import MailConfig
+from cephalopod.notify.mail import Registration, digest_message, registration_message, send
+from cephalopod.ops.logs import log_context
+from cephalopod.schedule import NOTIFY_DIGEST, NOTIFY_REGISTRATION
+from cephalopod.services import services
+
+log = logging.getLogger(__name__)
+
+#: Seconds before each retry: the n-th failure waits RETRY_DELAYS[n - 1].
+RETRY_DELAYS: tuple[float, ...] = (30.0, 120.0, 600.0)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+#: Until when the last digest told of registrations (ISO time, in ``meta``).
+DIGEST_UNTIL = "notify:digest_until"
+#: What a mail server or the way to it may raise.
+SEND_ERRORS = (smtplib.SMTPException, OSError, UnicodeError)
+
+
+def registration_of(instance: Instance) -> Registration:
+    """What a mail tells of an instance."""
+    return Registration(
+        uuid=str(instance.uuid),
+        organization=instance.organization,
+        url=instance.url,
+        contact=instance.contact,
+        email=instance.email,
+        registered_at=instance.registered_at,
+    )
+
+
+def _deliver(
+    app: Flask, message: EmailMessage, what: str, attempt: int, retry: Callable[[float], None]
+) -> bool:
+    """Send ``message``; on failure log the reason and retry later. True when sent."""
+    config = services(app).settings.mail
+    try:
+        send(config, message)
+    except SEND_ERRORS as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if attempt < MAX_ATTEMPTS:
+            delay = RETRY_DELAYS[attempt - 1]
+            log.warning(
+                "Could not send the mail about %s (attempt %d of %d): %s; trying again in %g s",
+                what, attempt, MAX_ATTEMPTS, reason, delay,
+            )  # fmt: skip
+            retry(delay)
+        else:
+            log.error(
+                "Could not send the mail about %s: %s; gave up after %d attempts",
+                what, reason, MAX_ATTEMPTS,
+            )  # fmt: skip
+        return False
+    log.info("Sent the mail about %s to %d recipient(s)", what, len(config.recipients))
+    return True
+
+
+def notify_registration(app: Flask, uuid: str, attempt: int = 1) -> bool:
+    """Mail the maintainers about one registration; True when sent."""
+    config = services(app).settings.mail
+    with log_context(instance_uuid=uuid):
+        if not config.enabled:
+            return False
+        instance = get_instance(uuid)
+        if instance is None:
+            log.info("No mail about registration %s: the instance is gone", uuid)
+            return False
+        message = registration_message(config, registration_of(instance))
+
+        def retry(delay: float) -> None:
+            services(app).runner.submit_later(
+                delay, NOTIFY_REGISTRATION, uuid=uuid, attempt=attempt + 1
+            )
+
+        return _deliver(app, message, "the registration", attempt, retry)
+
+
+def new_registrations(since: datetime, until: datetime) -> Sequence[Registration]:
+    """The instances registered in [since, until), oldest first."""
+    query = (
+        sa.select(Instance)
+        .where(Instance.registered_at >= since, Instance.registered_at < until)
+        .order_by(Instance.registered_at, Instance.id)
+    )
+    return [registration_of(i) for i in db.session.scalars(query)]
+
+
+def daily_digest(app: Flask, attempt: int = 1, until: str | None = None) -> int:
+    """Mail the registrations since the last digest; return how many it listed (0: no mail).
+
+    ``until`` fixes the end of the period across retries, so that a retry sends the same
+    list and the next digest starts where this one ended.
+    """
+    config = services(app).settings.mail
+    if not config.enabled:
+        return 0
+    end = datetime.fromisoformat(until) if until else utcnow()
+    stored = db.session.get(Meta, DIGEST_UNTIL)
+    since = datetime.fromisoformat(stored.value) if stored else end - timedelta(days=1)
+    registrations = new_registrations(since, end)
+    if registrations:
+
+        def retry(delay: float) -> None:
+            services(app).runner.submit_later(
+                delay, NOTIFY_DIGEST, attempt=attempt + 1, until=end.isoformat()
+            )
+
+        message = digest_message(config, registrations, since)
+        if not _deliver(app, message, "the registrations of the day", attempt, retry):
+            return 0
+    db.session.merge(Meta(key=DIGEST_UNTIL, value=end.isoformat()))
+    db.session.commit()
+    return len(registrations)
+
+
+def _on_registered(instance: Instance, **_extra: Any) -> None:
+    """Queue the mail about a registration (never fail or slow the registration)."""
+    try:
+        svc = services()
+        config: MailConfig = svc.settings.mail
+        if config.enabled and config.mode == "each":
+            svc.runner.submit(NOTIFY_REGISTRATION, uuid=str(instance.uuid))
+    except Exception:  # the broker down, say: the registration stands, the mail is lost
+        log.exception("Could not queue the mail about registration %s", instance.uuid)
+
+
+def connect_signals() -> None:
+    """Mail about every registration, as the settings say."""
+    instance_registered.connect(_on_registered, weak=False)
+
+
+#: Task name → function, added to the runners' registry (see `cephalopod.app`).
+TASKS: dict[str, Callable[..., Any]] = {
+    NOTIFY_REGISTRATION: notify_registration,
+    NOTIFY_DIGEST: daily_digest,
+}

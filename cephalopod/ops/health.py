@@ -1,0 +1,142 @@
+"""Is the hub able to work? The database answers, and the broker when one is configured.
+
+Cheap on purpose, so that a load balancer may poll it every few seconds: ``SELECT 1`` over
+the pool and a broker ``PING`` on a kept connection, each bounded by a short timeout. The
+answer names the part that failed and the kind of failure (an exception's class), never an
+address, a credential or anything about instances: it is served without login. The full
+error goes to the log, once when a part fails and once when it recovers.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+log = logging.getLogger(__name__)
+
+#: Seconds a broker may take to connect and to answer the ping.
+BROKER_TIMEOUT = 1.0
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+@dataclass(frozen=True)
+class Check:
+    """The outcome of checking one part."""
+
+    name: str
+    ok: bool
+    seconds: float
+    error: str | None = None  # the exception's class: served
+    detail: str | None = None  # its message: logged, never served
+
+    def as_json(self) -> dict[str, Any]:
+        """The part's entry in the reply."""
+        entry: dict[str, Any] = {"status": "ok" if self.ok else "fail"}
+        if self.error:
+            entry["error"] = self.error
+        entry["seconds"] = round(self.seconds, 4)
+        return entry
+
+
+def run_check(name: str, probe: Callable[[], object]) -> Check:
+    """Time ``probe``; any exception is this part's failure."""
+    start = time.perf_counter()
+    try:
+        probe()
+    except Exception as exc:
+        return Check(name, False, time.perf_counter() - start, type(exc).__name__, str(exc))
+    return Check(name, True, time.perf_counter() - start)
+
+
+def database_probe(engine: Callable[[], sa.Engine]) -> Callable[[], object]:
+    """``SELECT 1`` on a pooled connection (pre-pinged on PostgreSQL) of ``engine()``."""
+
+    def probe() -> object:
+        with engine().connect() as conn:
+            return conn.execute(sa.text("SELECT 1")).scalar_one()
+
+    return probe
+
+
+def broker_probe(url: str, timeout: float = BROKER_TIMEOUT) -> Callable[[], object]:
+    """A ping of the broker at ``url`` that gives up after ``timeout`` seconds.
+
+    Redis is asked with redis-py on a connection kept between polls; another broker
+    (RabbitMQ...) is connected to with kombu, Celery's own transport library.
+    """
+    scheme = url.partition("://")[0].lower()
+    # imported here, not at the top: only a hub with a broker checks one, and it imports
+    # Celery (which brings these) anyway; the others would pay 70 ms for nothing
+    if scheme in REDIS_SCHEMES:
+        import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=timeout,
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 0),  # one try: the poller asks again soon enough
+            health_check_interval=0,
+        )
+        return client.ping
+
+    import kombu
+
+    def probe() -> object:
+        with kombu.Connection(url, connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1)  # connect_timeout bounds the try
+        return True
+
+    return probe
+
+
+class Health:
+    """The probes of one app, and what each last answered (to log changes, not every poll)."""
+
+    def __init__(self, probes: dict[str, Callable[[], object]]) -> None:
+        self.probes = probes
+        self._failing: set[str] = set()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_app(cls, engine: Callable[[], sa.Engine], broker_url: str | None) -> Health:
+        """The database, plus the broker when one is configured."""
+        probes = {"database": database_probe(engine)}
+        if broker_url:
+            probes["broker"] = broker_probe(broker_url)
+        return cls(probes)
+
+    def check(self) -> list[Check]:
+        """Check every part now, one after the other."""
+        checks = [run_check(name, probe) for name, probe in self.probes.items()]
+        self._log_changes(checks)
+        return checks
+
+    def _log_changes(self, checks: Iterable[Check]) -> None:
+        with self._lock:
+            for check in checks:
+                if not check.ok and check.name not in self._failing:
+                    self._failing.add(check.name)
+                    reason = f"{check.error}: {check.detail}"
+                    log.warning("Health: the %s fails: %s", check.name, reason)
+                elif check.ok and check.name in self._failing:
+                    self._failing.discard(check.name)
+                    log.warning("Health: the %s answers again", check.name)
+
+
+def report(checks: Iterable[Check]) -> tuple[dict[str, Any], int]:
+    """The JSON reply and its status: 200 when every part answered, else 503."""
+    checks = list(checks)
+    failed = [c.name for c in checks if not c.ok]
+    body: dict[str, Any] = {"status": "fail" if failed else "ok"}
+    if failed:
+        body["failed"] = failed
+    body["checks"] = {c.name: c.as_json() for c in checks}
+    return body, 503 if failed else 200

@@ -1,0 +1,74 @@
+"""The mail settings: each mistake named with its key, the accepted forms normalised."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cephalopod.notify.config import MailConfig
+from cephalopod.settings import SettingsError, load_settings
+
+MAIL = {"NOTIFY_EMAILS": ["maint@example.org"], "MAIL_DEFAULT_SENDER": "hub@example.org"}
+
+#: (overrides, the key as named in the message, the bad value's repr, a piece of what is accepted)
+INVALID: list[tuple[dict[str, Any], str, str, str]] = [
+    ({"MAIL_SERVER": ""}, "MAIL_SERVER", "''", "a host name"),
+    ({"MAIL_PORT": 0}, "MAIL_PORT", "0", "a port from 1 to 65535"),
+    ({"MAIL_PORT": "25"}, "MAIL_PORT", "'25'", "a port"),
+    ({"MAIL_USE_TLS": "yes"}, "MAIL_USE_TLS", "'yes'", "True or False"),
+    ({"MAIL_USERNAME": 5}, "MAIL_USERNAME", "5", "a string or None"),
+    ({"NOTIFY_MODE": "weekly"}, "NOTIFY_MODE", "'weekly'", "'each', 'daily'"),
+    ({"NOTIFY_EMAILS": "maint@example.org"}, "NOTIFY_EMAILS", "'maint@example.org'", "a list"),
+    ({**MAIL, "NOTIFY_EMAILS": ["not an address"]}, "NOTIFY_EMAILS", "'not an address'", "e-mail"),
+    ({**MAIL, "MAIL_DEFAULT_SENDER": "hub"}, "MAIL_DEFAULT_SENDER", "'hub'", "e-mail address"),
+    ({"BASE_URL": "hub.example.org"}, "BASE_URL", "'hub.example.org'", "https://hub"),
+    ({"BASE_URL": "ftp://hub.example.org"}, "BASE_URL", "'ftp://hub.example.org'", "https://"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "value", "accepted"), INVALID, ids=[f"{r[1]}={r[2]}" for r in INVALID]
+)
+def test_invalid_values_name_key_value_and_accepted(
+    overrides: dict[str, Any], key: str, value: str, accepted: str
+) -> None:
+    with pytest.raises(SettingsError) as exc:
+        load_settings(overrides=overrides)
+    message = str(exc.value)
+    assert key in message
+    assert value in message
+    assert accepted in message
+
+
+def test_recipients_need_a_sender() -> None:
+    with pytest.raises(SettingsError, match="MAIL_DEFAULT_SENDER must be too"):
+        load_settings(overrides={"NOTIFY_EMAILS": ["maint@example.org"]})
+
+
+def test_tls_and_ssl_exclude_each_other() -> None:
+    with pytest.raises(SettingsError, match=r"MAIL_USE_TLS.*MAIL_USE_SSL"):
+        load_settings(overrides={"MAIL_USE_TLS": True, "MAIL_USE_SSL": True})
+
+
+@pytest.mark.parametrize(
+    ("sender", "expected"),
+    [
+        ("hub@example.org", "hub@example.org"),
+        ("Cephalopod <hub@example.org>", "Cephalopod <hub@example.org>"),
+        (("Cephalopod", "hub@example.org"), "Cephalopod <hub@example.org>"),  # Flask-Mail's
+    ],
+)
+def test_sender_forms(sender: Any, expected: str) -> None:
+    config = load_settings(overrides={**MAIL, "MAIL_DEFAULT_SENDER": sender})
+    assert MailConfig.from_config(config).sender == expected
+
+
+def test_defaults_send_nothing_and_base_url_loses_its_slash() -> None:
+    assert not MailConfig.from_config(load_settings()).enabled
+    config = MailConfig.from_config(
+        load_settings(overrides={**MAIL, "BASE_URL": "https://h.example.org/"})
+    )
+    assert config.enabled
+    assert config.base_url == "https://h.example.org"
+    assert config.recipients == ("maint@example.org",)
