@@ -61,6 +61,9 @@ class ThreadRunner:
     distributed = False
 
     def __init__(self, app: Flask, tasks: TaskRegistry) -> None:
+        # a new runner is a new app: an earlier app's shutdown in this process (tests build
+        # many) must not interrupt this one's crawls
+        stopping.clear()
         self._app = app
         self._tasks = tasks
         self._queue: queue.Queue[tuple[Task, tuple[Any, ...], dict[str, Any]] | None] = (

@@ -47,6 +47,10 @@ PUBLIC: dict[str, set[str]] = {
     "/api/openapi.json": {"GET", "HEAD"},
     "/api/statistics": {"GET", "HEAD"},
     "/public/statistics": {"GET", "HEAD"},
+    "/healthz": {"GET", "HEAD"},  # no login by design, no personal data (tests/ops/test_health.py)
+    # without a token only from METRICS_ALLOWED_NETWORKS, loopback by default, where the
+    # test client calls from; refused from elsewhere in tests/ops/test_metrics.py
+    "/metrics": {"GET", "HEAD"},
 }
 BODIES = {"PATCH": {"organization": "Changed by the authorization test"}, "POST": {}}
 #: Query strings and forms without which a route answers 400 (the right caller gets a 2xx).
