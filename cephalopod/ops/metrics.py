@@ -103,12 +103,16 @@ def count_registration(conn: sa.Connection) -> None:
     conn.execute(insert.on_conflict_do_update(index_elements=[meta.c.key], set_={"value": bumped}))
 
 
-def _on_registered(_instance: Any, **_extra: Any) -> None:
+def _on_registered(instance: Any, **_extra: Any) -> None:
+    # on the request's own connection: a second one per request thread exhausted the pool
+    # under 50 concurrent registrations (16 server threads, each holding one and waiting)
     try:
-        with db.engine.begin() as conn:
-            count_registration(conn)
+        count_registration(db.session.connection())
+        db.session.commit()
     except sa.exc.SQLAlchemyError:  # the registration itself is committed: never fail it
+        db.session.rollback()
         log.exception("Could not count a registration in the metrics")
+    db.session.refresh(instance)  # the commit expired it; its caller reads it on
 
 
 def connect_signals() -> None:

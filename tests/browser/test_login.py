@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
 from tests.browser.conftest import Watch, log_in
 from tests.browser.helpers import check_page
@@ -38,10 +38,20 @@ def test_log_in_and_see_home(page: Page, live: LiveApp) -> None:
     check_page(admin, f"{live.backend}-home")
 
 
-def test_log_out(page: Page) -> None:
-    log_in(page)
-    admin = page
-    admin.get_by_role("button", name="Log out").click()
-    expect(admin.get_by_role("heading", level=1, name="Log in")).to_be_visible()
-    admin.goto("/servers")
-    expect(admin).to_have_url(re.compile(r"/login"))
+#: A user of its own for logging out: a log-out ends every session of its user, and the
+#: other tests share one session of the maintainer.
+LEAVER = ("leaver", "another-long-browser-test-password")
+
+
+def test_log_out_for_good(page: Page, context: BrowserContext, live: LiveApp) -> None:
+    live.cli("create_usr", *LEAVER)
+    log_in(page, *LEAVER)
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+    stolen = context.cookies()
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", level=1, name="Log in")).to_be_visible()
+    page.goto("/servers")
+    expect(page).to_have_url(re.compile(r"/login"))
+    context.add_cookies(stolen)  # the session cookie copied before the log-out, replayed
+    page.goto("/servers")
+    expect(page).to_have_url(re.compile(r"/login"))
