@@ -7,9 +7,9 @@ name → function of the app and keyword arguments, see `cephalopod.crawler.task
 code names work and never knows where it runs.
 
 When the process is asked to stop (SIGTERM to ``cephalopod run``), `ThreadRunner.stop` sets
-`stopping`: a crawl running in the thread checks it between batches, stores what it has
-fetched and ends its job as interrupted, within the grace period. A submit the broker cannot
-take raises `QueueUnavailableError` (the API answers 503).
+the runner's ``stopping``: a crawl running in its thread checks it between batches, stores
+what it has fetched and ends its job as interrupted, within the grace period. A submit the
+broker cannot take raises `QueueUnavailableError` (the API answers 503).
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ log = logging.getLogger(__name__)
 Task = Callable[..., Any]
 TaskRegistry = Mapping[str, Task]
 
-#: Set when this process is shutting down: long work (a crawl) ends early, at a safe point.
-stopping = threading.Event()
-
 
 class QueueUnavailableError(Exception):
     """The broker did not take the task (down, unreachable): nothing was submitted."""
@@ -44,6 +41,8 @@ class Runner(Protocol):
 
     #: True when submitted work is shared by many worker processes (a crawl fans out)
     distributed: bool
+    #: Set when the runner is stopping: long work (a crawl) ends early, at a safe point
+    stopping: threading.Event
 
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Run the named task with these arguments, later, elsewhere."""
@@ -61,9 +60,6 @@ class ThreadRunner:
     distributed = False
 
     def __init__(self, app: Flask, tasks: TaskRegistry) -> None:
-        # a new runner is a new app: an earlier app's shutdown in this process (tests build
-        # many) must not interrupt this one's crawls
-        stopping.clear()
         self._app = app
         self._tasks = tasks
         self._queue: queue.Queue[tuple[Task, tuple[Any, ...], dict[str, Any]] | None] = (
@@ -73,6 +69,7 @@ class ThreadRunner:
         self._lock = threading.Lock()
         #: the keyword arguments of the tasks `stop` dropped (their jobs end as not run)
         self.dropped: list[dict[str, Any]] = []
+        self.stopping = threading.Event()
 
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Queue the task; the thread starts on first use."""
@@ -121,7 +118,7 @@ class ThreadRunner:
         Returns whether the thread ended within ``grace`` seconds (a crawl stops at its next
         batch; one stuck on slow instances may need longer, and is then left behind).
         """
-        stopping.set()
+        self.stopping.set()
         with self._lock:
             dropped: list[tuple[Task, tuple[Any, ...], dict[str, Any]]] = []
             while True:
@@ -151,6 +148,8 @@ class CeleryRunner:
     def __init__(self, celery: Celery, broker_errors: Sequence[type[BaseException]]) -> None:
         self.celery = celery
         self._broker_errors = tuple(broker_errors)
+        #: never set: a worker's warm shutdown lets its tasks finish (Celery's own)
+        self.stopping = threading.Event()
 
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
         """Send the task to the broker; `QueueUnavailableError` when it cannot take it."""

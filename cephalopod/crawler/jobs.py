@@ -30,7 +30,6 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
-from cephalopod import background
 from cephalopod.background import QueueUnavailableError, Runner
 from cephalopod.crawler.models import ALL, INSTANCE, CrawlJob, CrawlJobChunk
 from cephalopod.crawler.run import CrawlSummary, Progress, count_enabled, crawl
@@ -38,6 +37,7 @@ from cephalopod.crawler.store import BatchOutcome
 from cephalopod.db import UNAVAILABLE, db, retrying, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from cephalopod.schedule import CRAWL_ALL, CRAWL_INSTANCE
+from cephalopod.services import services
 
 log = logging.getLogger(__name__)
 
@@ -304,13 +304,13 @@ def _set_state(job_id: str, **values: Any) -> None:
     retrying(write, what=f"crawl job {job_id}")()
 
 
-def _stoppable(progress: Progress | None) -> Progress:
-    """Progress that ends the crawl when the process is asked to stop (between batches)."""
+def _stoppable(progress: Progress | None, stopping: threading.Event) -> Progress:
+    """Progress that ends the crawl when its runner is asked to stop (between batches)."""
 
     def update(done: int, outcome: BatchOutcome) -> None:
         if progress is not None:
             progress(done, outcome)
-        if background.stopping.is_set():
+        if stopping.is_set():
             raise CrawlInterruptedError(INTERRUPTED)
 
     return update
@@ -319,7 +319,7 @@ def _stoppable(progress: Progress | None) -> Progress:
 def run_crawl_all(app: Flask, job_id: str, progress: Progress | None = None) -> CrawlSummary:
     """Crawl every enabled instance in this process, recording progress in the job.
 
-    Interrupted (`background.stopping`), the crawl stops after the batches already handed
+    Interrupted (its runner's ``stopping``), the crawl stops after the batches already handed
     to the writer are stored; the job ends failed with `INTERRUPTED`, its counts exact.
     """
     with app.app_context():
@@ -328,7 +328,8 @@ def run_crawl_all(app: Flask, job_id: str, progress: Progress | None = None) -> 
         _set_state(job_id, state="running", started_at=utcnow(), total=total, owner=owner)
         try:
             with heartbeat(job_id):
-                summary = crawl(app, job_id=job_id, progress=_stoppable(progress))
+                stopping = services(app).runner.stopping
+                summary = crawl(app, job_id=job_id, progress=_stoppable(progress, stopping))
         except CrawlInterruptedError:
             log.warning("Crawl %s interrupted: the process is stopping", job_id)
             fail_job(job_id, INTERRUPTED)
