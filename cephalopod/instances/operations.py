@@ -54,7 +54,14 @@ def register_instance(data: Mapping[str, Any]) -> Instance:
         consecutive_failures=0,
     )
     db.session.add(instance)
-    db.session.commit()
+    # kept loaded through the commit: every value is the one just written, and the signal's
+    # receivers and the reply read them (expired, each read would be a SELECT of the row)
+    session = db.session()
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
     instance_registered.send(instance)
     return instance
 
