@@ -18,7 +18,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from flask import Flask
@@ -106,24 +106,34 @@ def _load_chunk(engine: Engine, after_id: int) -> list[Target]:
         return [(row.id, row.url) for row in conn.execute(query)]
 
 
-def _load_slow(engine: Engine) -> list[Target]:
+def _slow(*columns: sa.ColumnElement[Any]) -> sa.Select[Any]:
     """The enabled instances whose last crawl was slow, the slowest first."""
     seconds = instances.c.last_crawl_seconds
-    query = (
-        sa.select(instances.c.id, instances.c.url)
+    return (
+        sa.select(*columns)
         .where(instances.c.enabled, seconds >= SLOW_FIRST_SECONDS)
         .order_by(seconds.desc(), instances.c.id)
         .limit(SLOW_FIRST_MAX)
     )
+
+
+def _load_slow(engine: Engine) -> list[Target]:
     with engine.connect() as conn:
-        return [(row.id, row.url) for row in conn.execute(query)]
+        return [(row.id, row.url) for row in conn.execute(_slow(instances.c.id, instances.c.url))]
 
 
 def load_targets(engine: Engine, ids: Sequence[int]) -> list[Target]:
-    """Return (id, url) of the given instances, enabled or not (they were asked for by name)."""
+    """Return (id, url) of the given instances, enabled or not (they were asked for by name),
+    in the order given (a chunk lists the slow ones first)."""
     query = sa.select(instances.c.id, instances.c.url).where(instances.c.id.in_(list(ids)))
     with engine.connect() as conn:
-        return [(row.id, row.url) for row in conn.execute(query)]
+        urls = {row.id: row.url for row in conn.execute(query)}
+    return [(key, urls[key]) for key in dict.fromkeys(ids) if key in urls]
+
+
+def slow_ids(conn: sa.Connection) -> list[int]:
+    """The ids of the enabled instances whose last crawl was slow, the slowest first."""
+    return list(conn.scalars(_slow(instances.c.id)))
 
 
 async def _stream_enabled(

@@ -522,3 +522,19 @@ def test_a_recrawl_starts_the_instances_slow_last_time_first(
     assert all(s is not None and s < 0.5 for iid, s in seconds.items() if iid != slow)
     again = crawled()
     assert order(again) == [slow] + [i.id for i in made if i.id != slow]
+
+
+def test_a_crawl_of_given_ids_starts_them_in_the_order_given(
+    make_app: Callable[..., Flask], make_instance: Callable[..., Any], servers: ServerLoop
+) -> None:
+    """A Celery chunk lists the instances slow last time first: they must start first."""
+    plan = FleetPlan(0, bytes([ANSWERS] * 4), array("d", [0.01] * 4))
+    base = servers.start_protocol(lambda: FleetProtocol(0.0, plan))
+    app = make_app(CRAWLING_ENDPOINTS=ENDPOINTS, CRAWLER_CONCURRENCY=1, CRAWLER_BATCH_SIZE=1)
+    made = [make_instance(url=f"{base}/i/{n}") for n in range(len(plan))]
+    wanted = [made[2].id, made[0].id, made[3].id, made[1].id]
+    summary = crawl(app, wanted, writer_process=False)
+    assert (summary.total, summary.ok) == (4, 4)
+    with app.app_context():
+        rows = {i.id: i.last_crawl_at for i in db.session.scalars(sa.select(Instance))}
+    assert sorted(rows, key=lambda iid: rows[iid]) == wanted  # type: ignore[arg-type, return-value]
