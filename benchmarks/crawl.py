@@ -32,6 +32,7 @@ import argparse
 import contextlib
 import os
 import re
+import signal
 import socket
 import statistics
 import subprocess
@@ -43,9 +44,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import redis
 import sqlalchemy as sa
+from celery import Celery
 
 from benchmarks.fleet import (
     ENDPOINTS,
@@ -58,6 +62,7 @@ from benchmarks.fleet import (
     ideal_seconds,
     in_order_seconds,
 )
+from cephalopod.schedule import CRAWL_ALL
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 RSS_SAMPLE_SECONDS = 0.05
@@ -225,11 +230,14 @@ class Fleet:
     refused: str | None = None  # base URL of the refused instances
 
 
-def crawl_twice(dburl: str | None, fleet: Fleet) -> tuple[list[Bare], list[Crawl]]:
+def crawl_twice(
+    dburl: str | None, fleet: Fleet, workers: int = 0
+) -> tuple[list[Bare], list[Crawl]]:
     """Seed a fresh database with the fleet and time ``cephalopod crawl`` twice.
 
     The first crawl stores everything anew; the second is the daily recrawl, which finds
     the same values. The bare client runs before, between and after them.
+    With ``workers``, Celery workers crawl instead (`CeleryWorkers`).
     Returns the bare client's runs and each crawl's figures.
     """
     with tempfile.TemporaryDirectory() as tmp, fresh_database(dburl, tmp) as url:
@@ -239,8 +247,9 @@ def crawl_twice(dburl: str | None, fleet: Fleet) -> tuple[list[Bare], list[Crawl
             f"CRAWLING_ENDPOINTS = {ENDPOINTS!r}\n"
             f"CRAWLED_FIELDS_SETTINGS = {FIELD_SETTINGS!r}\n"
             f"CRAWLER_ALLOWED_NETWORKS = ['127.0.0.0/8']\n"
-            f"CRAWLER_CONCURRENCY = {fleet.concurrency}\n"
+            f"CRAWLER_CONCURRENCY = {fleet.concurrency // max(workers, 1)}\n"
             f"CRAWLER_TOTAL_TIMEOUT = {fleet.timeout!r}\n"
+            + (f"CELERY_BROKER_URL = {BROKER!r}\nCELERYBEAT_SCHEDULE = {{}}\n" if workers else "")
         )
         env = {**os.environ, "CEPHALOPOD_SETTINGS": str(settings), "CEPHALOPOD_INSTANCE_PATH": tmp}
         seed(url, fleet.urls, env)
@@ -251,10 +260,86 @@ def crawl_twice(dburl: str | None, fleet: Fleet) -> tuple[list[Bare], list[Crawl
         else:
             expected_ok = sum(fleet.plan.succeeds(n, fleet.timeout) for n in range(num))
         crawls = []
-        for _ in range(2):
-            crawls.append(run_crawl(env, num, expected_ok, url.startswith("postgresql")))
-            bare.append(time_bare_client(fleet))
+        with contextlib.ExitStack() as stack:
+            celery = stack.enter_context(CeleryWorkers(env, url, workers)) if workers else None
+            for _ in range(2):
+                if celery is None:
+                    crawls.append(run_crawl(env, num, expected_ok, url.startswith("postgresql")))
+                else:
+                    crawls.append(celery.crawl(num, expected_ok))
+                bare.append(time_bare_client(fleet))
         return bare, crawls
+
+
+#: The benchmark's own Redis database (the tests use 13 to 15).
+BROKER = "redis://127.0.0.1:6379/11"
+
+
+class CeleryWorkers:
+    """``workers`` Celery worker processes (``cephalopod runworker 1 --no-beat``, one crawl
+    slot each, ``CRAWLER_CONCURRENCY`` split between them), started once for both crawls.
+
+    A crawl is ``crawl_all`` sent to the broker, as beat sends it, timed from the send to
+    the job's end in the database: the whole distributed crawl, chunking and the last
+    chunk's tail included. No CPU or memory figures: those are the workers'.
+    """
+
+    def __init__(self, env: dict[str, str], url: str, workers: int) -> None:
+        self.env, self.url, self.workers = env, url, workers
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self.engine = sa.create_engine(url)
+
+    def __enter__(self) -> CeleryWorkers:
+        redis.Redis.from_url(BROKER).flushdb()
+        for _ in range(self.workers):
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "cephalopod", "runworker", "1", "--no-beat"],
+                    env=self.env,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        self.celery = Celery(broker=BROKER, set_as_current=False)
+        time.sleep(3)  # the workers connect to the broker (a task sent earlier waits anyway)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        self.engine.dispose()
+
+    def _jobs(self) -> list[Any]:
+        query = sa.text("SELECT id, state, done, ok, failed FROM crawl_jobs")
+        with self.engine.connect() as conn:
+            return list(conn.execute(query))
+
+    def crawl(self, num: int, expected_ok: int) -> Crawl:
+        """Send crawl_all and wait for its job to end."""
+        before = {row.id for row in self._jobs()}
+        start = time.perf_counter()
+        self.celery.send_task(CRAWL_ALL)
+        while True:
+            time.sleep(0.05)
+            new = [row for row in self._jobs() if row.id not in before]
+            if new and new[0].state not in ("queued", "running"):
+                break
+            if time.perf_counter() - start > 3600:
+                raise SystemExit("the Celery crawl did not end within an hour")
+        wall = time.perf_counter() - start
+        job = new[0]
+        if job.state != "done" or job.done != num:
+            raise SystemExit(f"the Celery crawl ended {job.state} with {job.done} of {num}")
+        if not expected_ok - BORDERLINE * num <= job.ok <= expected_ok:
+            raise SystemExit(f"unexpected outcome: {job.ok} ok; {expected_ok} ok expected")
+        return Crawl(wall, wall, 0.0, None, 0.0, 0.0)
 
 
 @dataclass
@@ -347,6 +432,7 @@ def run(
     server: str,
     seed: int | None = None,
     timeout: float = 15.0,
+    workers: int = 0,
 ) -> None:
     """Run the rounds and print the comparison."""
     plan = None if seed is None else FleetPlan.draw(num, seed)
@@ -364,6 +450,8 @@ def run(
             ideal = ideal_seconds(plan, concurrency, endpoints, timeout)
             in_order = in_order_seconds(plan, concurrency, endpoints, timeout)
             print(f"{describe(plan, concurrency, endpoints, timeout)}; database {engine}")
+            if workers:
+                print(f"crawled by {workers} Celery workers of {concurrency // workers} slots")
             print(f"a perfect crawler starting them in order: {in_order:.2f} s")
         kinds = ("first crawl", "recrawl")
         ratios: dict[str, list[float]] = {kind: [] for kind in kinds}
@@ -373,7 +461,7 @@ def run(
         start_ups: list[float] = []
         rss_total = rss_single = 0.0
         for n in range(1, rounds + 1):
-            bares, crawls = crawl_twice(dburl, fleet)
+            bares, crawls = crawl_twice(dburl, fleet, workers)
             cpus["bare client"] += [b.cpu for b in bares]
             print(
                 f"round {n}: bare client {' / '.join(f'{b.inner:.2f}' for b in bares)} s"
@@ -408,6 +496,9 @@ def run(
                         f" {crawl.wall / in_order:.3f} x in order,"
                         f" {crawl.wall / bare:.3f} x the bare client's {bare:.2f} s"
                     )
+                if workers:  # sent to the broker, timed to the job's end: no process of ours
+                    print(f"  {kind:11}: {crawl.wall:6.2f} s to the job's end{versus}")
+                    continue
                 print(
                     f"{head}{versus} | CPU {crawl.cpu:.2f}{pg} s"
                     f" | RSS {crawl.rss_total:.0f} MB ({crawl.rss_single:.0f} MB largest)"
@@ -430,6 +521,8 @@ def run(
                     f" {statistics.median(bare_ratios[kind]):.3f} x the bare client's time"
                     f" ({min(bare_ratios[kind]):.3f}-{max(bare_ratios[kind]):.3f})"
                 )
+        if workers:
+            return
         print(
             f"start-up and shutdown besides the crawl, median: {statistics.median(start_ups):.2f} s"
             f" ({min(start_ups):.2f}-{max(start_ups):.2f})"
@@ -471,7 +564,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=1, help="of the realistic fleet")
     parser.add_argument("--timeout", type=float, default=15.0, help="CRAWLER_TOTAL_TIMEOUT")
+    parser.add_argument(
+        "--celery",
+        type=int,
+        default=0,
+        metavar="WORKERS",
+        help="crawl with this many Celery workers (Redis db 11) sharing the concurrency",
+    )
     args = parser.parse_args(argv)
+    if args.celery and args.dburl is None:
+        parser.error("--celery needs --dburl postgresql (workers share the database)")
     seed = args.seed if args.realistic else None
     run(
         args.num,
@@ -482,6 +584,7 @@ def main(argv: list[str] | None = None) -> None:
         args.server,
         seed,
         args.timeout,
+        args.celery,
     )
 
 
