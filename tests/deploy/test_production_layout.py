@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +39,7 @@ import redis
 
 from benchmarks.fleet import ENDPOINTS, free_port
 from tests.databases import empty_database
-from tests.deploy.units import DEPLOY, Unit, read_environment_file, read_unit
+from tests.deploy.units import DEPLOY, SYSTEMD, Unit, read_environment_file, read_unit
 from tests.faults.conftest import fleet_urls
 from tests.faults.services import fleet_process, wait_for_port, wait_until
 
@@ -342,3 +343,23 @@ def _samples(text: str) -> dict[str, float]:
             name, _, value = line.rpartition(" ")
             values[name] = float(value)
     return values
+
+
+def test_systemd_reads_the_units_without_a_complaint(layout: Layout) -> None:
+    # the commands must exist for systemd-analyze: the paths substituted as above
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:  # pragma: no cover - every development machine has systemd
+        pytest.skip("systemd-analyze is not installed")
+    units = layout.root / "units"
+    units.mkdir()
+    for source in SYSTEMD.iterdir():
+        layout.copy(source, units / source.name)
+    names = [p.name.replace("@.", "@1.") for p in sorted(units.iterdir())]
+    done = subprocess.run(
+        [analyze, "verify", "--man=no", *(f"./{name}" for name in names)],
+        cwd=units,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
