@@ -1,7 +1,8 @@
 """Celery: the app of a Flask app, a Flask-aware task base, beat's schedule, the tasks.
 
-Production layout: PostgreSQL, Redis as broker, N workers (``cephalopod runworker``) on any
-machines, and exactly one beat (``cephalopod runworker --beat`` on one of them). The
+Production layout (README, "Production guide"; deploy/systemd): PostgreSQL, Redis as broker,
+N workers (``celery --app cephalopod.worker:celery_app worker``, or ``cephalopod runworker
+--no-beat``) on any machines, and exactly one beat (``celery ... beat``). The
 tasks are the ones of the shared registry (`cephalopod.background`), by the same names.
 """
 

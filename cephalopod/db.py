@@ -127,10 +127,9 @@ def engine_options(uri: str, options: dict[str, Any] | None = None) -> dict[str,
     request after a server restart reconnects instead of failing on a dead socket.
     """
     result = dict(options or {})
-    if uri.startswith("sqlite"):
-        result.setdefault("connect_args", {"timeout": 30})
-    else:
-        result.setdefault("connect_args", {"connect_timeout": 5})
+    defaults = {"timeout": 30} if uri.startswith("sqlite") else {"connect_timeout": 5}
+    # merged: connect_args of the settings' own (an application_name...) keep the timeout
+    result["connect_args"] = {**defaults, **(result.get("connect_args") or {})}
     return result
 
 

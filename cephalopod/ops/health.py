@@ -1,14 +1,19 @@
 """Is the hub able to work? The database answers, and the broker when one is configured.
 
 Cheap on purpose, so that a load balancer may poll it every few seconds: ``SELECT 1`` over
-the pool and a broker ``PING`` on a kept connection, each bounded by a short timeout. The
-answer names the part that failed and the kind of failure (an exception's class), never an
-address, a credential or anything about instances: it is served without login. The full
+the pool and a broker ``PING`` on a kept connection. Bounded on purpose, so that a server
+that does not answer makes a quick 503 rather than a hung poll: each probe runs in a thread
+of its own and is waited for at most its part's timeout, whatever hangs (a connect, a full
+pool, a query to a frozen server); the thread of a probe that hangs is not started again
+until it returns (the drivers' own connect timeouts end it), so polls cost no thread each.
+The answer names the part that failed and the kind of failure (an exception's class), never
+an address, a credential or anything about instances: it is served without login. The full
 error goes to the log, once when a part fails and once when it recovers.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import time
@@ -22,6 +27,12 @@ log = logging.getLogger(__name__)
 
 #: Seconds a broker may take to connect and to answer the ping.
 BROKER_TIMEOUT = 1.0
+#: Seconds the database may take to hand out a connection and answer ``SELECT 1`` (a new
+#: PostgreSQL connection forks a server process: more than a broker's ping).
+DATABASE_TIMEOUT = 2.0
+#: What the wait for a probe's thread adds to the probe's own timeout (its driver's
+#: timeout, when it has one, fires first and names the failure).
+GRACE = 0.5
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
@@ -97,6 +108,52 @@ def broker_probe(url: str, timeout: float = BROKER_TIMEOUT) -> Callable[[], obje
     return probe
 
 
+class _Flight:
+    """One run of a probe in a thread of its own; every caller meanwhile waits for it."""
+
+    def __init__(self, name: str, probe: Callable[[], object]) -> None:
+        self.started = time.monotonic()
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+        context = contextvars.copy_context()  # the caller's app context (Flask: contextvars)
+
+        def run() -> None:
+            try:
+                context.run(probe)
+            except BaseException as exc:  # the caller re-raises it as the part's failure
+                self.error = exc
+            finally:
+                self.done.set()
+
+        threading.Thread(target=run, name=f"cephalopod-health-{name}", daemon=True).start()
+
+
+class Bounded:
+    """Wrap a probe so that a call returns within ``timeout`` seconds, or raises TimeoutError.
+
+    One run at a time: a call while a run is under way waits for that run (until its own
+    deadline); a run that overran its deadline fails every call at once until it returns.
+    """
+
+    def __init__(self, name: str, probe: Callable[[], object], timeout: float) -> None:
+        self.name = name
+        self.probe = probe
+        self.timeout = timeout
+        self._flight: _Flight | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> None:
+        with self._lock:
+            flight = self._flight
+            if flight is None or flight.done.is_set():
+                flight = self._flight = _Flight(self.name, self.probe)
+        remaining = flight.started + self.timeout - time.monotonic()
+        if not flight.done.wait(max(0.0, remaining)):
+            raise TimeoutError(f"no answer within {self.timeout:g} s")
+        if flight.error is not None:
+            raise flight.error
+
+
 class Health:
     """The probes of one app, and what each last answered (to log changes, not every poll)."""
 
@@ -108,9 +165,12 @@ class Health:
     @classmethod
     def for_app(cls, engine: Callable[[], sa.Engine], broker_url: str | None) -> Health:
         """The database, plus the broker when one is configured."""
-        probes = {"database": database_probe(engine)}
+        probes: dict[str, Callable[[], object]] = {
+            "database": Bounded("database", database_probe(engine), DATABASE_TIMEOUT)
+        }
         if broker_url:
-            probes["broker"] = broker_probe(broker_url)
+            probe = broker_probe(broker_url, BROKER_TIMEOUT)
+            probes["broker"] = Bounded("broker", probe, BROKER_TIMEOUT + GRACE)
         return cls(probes)
 
     def check(self) -> list[Check]:

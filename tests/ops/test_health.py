@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,7 +14,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from cephalopod.app import create_app
-from cephalopod.db import db
+from cephalopod.db import db, engine_options
 from cephalopod.ops import health
 from tests.conftest import TEST_SETTINGS
 
@@ -73,6 +74,68 @@ def test_database_down_answers_503_naming_it(instance_dir: Path) -> None:
     assert body["checks"]["database"]["status"] == "fail"
     assert body["checks"]["database"]["error"] == "OperationalError"
     assert str(url.rsplit(":", 1)[1].split("/")[0]) not in response.get_data(as_text=True)
+
+
+@pytest.mark.postgres
+def test_database_that_never_answers_gives_503_quickly(
+    instance_dir: Path, silent_port: int
+) -> None:
+    # a PostgreSQL address that accepts the connection and then says nothing (a frozen server)
+    url = f"postgresql+psycopg://postgres@127.0.0.1:{silent_port}/nothing"
+    app = create_app(overrides={**TEST_SETTINGS, "SQLALCHEMY_DATABASE_URI": url})
+    client = app.test_client()
+    start = time.monotonic()
+    response = client.get("/healthz")
+    elapsed = time.monotonic() - start
+    assert response.status_code == 503
+    assert response.get_json()["failed"] == ["database"]
+    assert response.get_json()["checks"]["database"]["error"] == "TimeoutError"
+    assert health.DATABASE_TIMEOUT <= elapsed < health.DATABASE_TIMEOUT + 1.5
+    # polls while that connect still hangs fail at once, and start no thread of their own
+    for _ in range(5):
+        start = time.monotonic()
+        assert client.get("/healthz").status_code == 503
+        assert time.monotonic() - start < 0.5
+    probes = [t for t in threading.enumerate() if t.name == "cephalopod-health-database"]
+    assert len(probes) == 1
+
+
+def test_the_database_connect_timeout_stays_with_other_connect_args() -> None:
+    # the driver's own timeout ends a hung connect (and so the health probe's thread)
+    url = "postgresql+psycopg://postgres@127.0.0.1/db"
+    assert engine_options(url)["connect_args"] == {"connect_timeout": 5}
+    options = engine_options(url, {"connect_args": {"application_name": "hub"}})
+    assert options["connect_args"] == {"connect_timeout": 5, "application_name": "hub"}
+    assert engine_options(url, {"connect_args": {"connect_timeout": 2}})["connect_args"] == {
+        "connect_timeout": 2
+    }
+
+
+def test_concurrent_polls_share_one_probe() -> None:
+    calls: list[float] = []
+    release = threading.Event()
+
+    def slow() -> None:
+        calls.append(time.monotonic())
+        release.wait(5)
+
+    bounded = health.Bounded("test", slow, timeout=3)
+    results: list[bool] = []
+
+    def poll() -> None:
+        results.append(health.run_check("test", bounded).ok)
+
+    pollers = [threading.Thread(target=poll) for _ in range(4)]
+    for poller in pollers:
+        poller.start()
+    time.sleep(0.2)
+    release.set()
+    for poller in pollers:
+        poller.join(5)
+    assert results == [True] * 4
+    assert len(calls) == 1  # one probe answered every poll under way
+    assert health.run_check("test", bounded).ok
+    assert len(calls) == 2  # a poll after it ended probes again
 
 
 @pytest.mark.redis
