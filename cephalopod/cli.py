@@ -81,8 +81,6 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     ctx.ensure_object(AppContext).verbose = verbose
     # until the settings are read (they may be broken): the text format
     configure_logging(logging.DEBUG if verbose else logging.INFO, "text")
-    if not verbose:  # alembic narrates every plugin it loads
-        logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 # --- database -------------------------------------------------------------------------------

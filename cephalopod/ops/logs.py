@@ -299,6 +299,10 @@ def configure_logging(
     handler.addFilter(ContextFilter())
     root.addHandler(handler)
     root.setLevel(level)
+    # alembic narrates every plugin it loads (seven lines in each web and worker process)
+    quiet = logging.getLevelName(level) if isinstance(level, str) else level
+    debug = quiet == logging.DEBUG
+    logging.getLogger("alembic").setLevel(logging.NOTSET if debug else logging.WARNING)
     return handler
 
 
