@@ -338,7 +338,7 @@ _SUMMARY = sa.select(
     instances.c.email,
     instances.c.organization,
     instances.c.registered_at.label("registered"),
-)
+).where(instances.c.uuid == sa.bindparam("uuid"))  # built once: no statement per request
 
 
 def instance_summary(value: str) -> InstanceSummary | None:
@@ -353,5 +353,5 @@ def instance_summary(value: str) -> InstanceSummary | None:
         return None
     connection = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
     with connection:
-        row = connection.execute(_SUMMARY.where(instances.c.uuid == parsed)).one_or_none()
+        row = connection.execute(_SUMMARY, {"uuid": parsed}).one_or_none()
     return None if row is None else InstanceSummary(**row._mapping)
