@@ -63,8 +63,14 @@ def registration_of(instance: Instance) -> Registration:
 def _deliver(
     app: Flask, message: EmailMessage, what: str, attempt: int, retry: Callable[[float], None]
 ) -> bool:
-    """Send ``message``; on failure log the reason and retry later. True when sent."""
+    """Send ``message``; on failure log the reason and retry later. True when sent.
+
+    The session's reads are over once the message is made: its connection goes back to the
+    pool first, rather than stay checked out (in a transaction) while a slow mail server
+    answers, and be found still in use when the app's engine is disposed.
+    """
     config = services(app).settings.mail
+    db.session.close()
     try:
         send(config, message)
     except SEND_ERRORS as exc:

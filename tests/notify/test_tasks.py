@@ -180,6 +180,9 @@ def test_login_and_no_password_in_the_logs(
         app = make_app(**mail_settings(port, MAIL_USERNAME="hub", MAIL_PASSWORD=secret))
         register(app.test_client())
         inbox.wait(1)
+        # the worker's task is over (its lines logged, its connection back in the pool)
+        # before the test goes on and its apps' engines are disposed
+        assert services(app).runner.join(timeout=10)  # type: ignore[attr-defined]
         wrong = make_app(**mail_settings(port, MAIL_USERNAME="hub", MAIL_PASSWORD="not-it"))
         with wrong.app_context():
             uuid = str(db.session.scalars(sa.select(Instance.uuid)).one())
