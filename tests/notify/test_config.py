@@ -8,11 +8,12 @@ import pytest
 
 from cephalopod.notify.config import MailConfig
 from cephalopod.settings import SettingsError, load_settings
+from tests.refused_settings import Refused, assert_refused, each_refused
 
 MAIL = {"NOTIFY_EMAILS": ["maint@example.org"], "MAIL_DEFAULT_SENDER": "hub@example.org"}
 
 #: (overrides, the key as named in the message, the bad value's repr, a piece of what is accepted)
-INVALID: list[tuple[dict[str, Any], str, str, str]] = [
+INVALID: list[Refused] = [
     ({"MAIL_SERVER": ""}, "MAIL_SERVER", "''", "a host name"),
     ({"MAIL_PORT": 0}, "MAIL_PORT", "0", "a port from 1 to 65535"),
     ({"MAIL_PORT": "25"}, "MAIL_PORT", "'25'", "a port"),
@@ -32,18 +33,11 @@ INVALID: list[tuple[dict[str, Any], str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "key", "value", "accepted"), INVALID, ids=[f"{r[1]}={r[2]}" for r in INVALID]
-)
+@each_refused(INVALID)
 def test_invalid_values_name_key_value_and_accepted(
     overrides: dict[str, Any], key: str, value: str, accepted: str
 ) -> None:
-    with pytest.raises(SettingsError) as exc:
-        load_settings(overrides=overrides)
-    message = str(exc.value)
-    assert key in message
-    assert value in message
-    assert accepted in message
+    assert_refused(overrides, key, value, accepted)
 
 
 def test_recipients_need_a_sender() -> None:
