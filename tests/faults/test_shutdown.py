@@ -22,7 +22,7 @@ from flask import Flask
 
 from benchmarks.fleet import ENDPOINTS, free_port
 from cephalopod.app import create_app
-from cephalopod.crawler.jobs import INTERRUPTED
+from cephalopod.crawler.jobs import ACTIVE_STATES, INTERRUPTED
 from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
 from cephalopod.db import db
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
@@ -152,7 +152,8 @@ def _crawl_to_the_end(site: Site) -> dict[str, Any]:
 
     def ended() -> dict[str, Any] | None:
         status: dict[str, Any] = site.api("GET", f"/api/admin/crawl/{job_id}").json()
-        return status if status["state"] != "running" else None
+        # not yet started ("queued": the server's worker thread has not taken it) is not ended
+        return status if status["state"] not in ACTIVE_STATES else None
 
     return wait_until(ended, 60, "the new crawl to end", 0.2)  # type: ignore[no-any-return]
 
