@@ -18,6 +18,8 @@ KNOWN_TASKS = frozenset({CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY, NOTIFY_DIGEST
 CRAWL_CHUNK = "cephalopod.crawler.crawl_chunk"
 #: Not for schedules: the mail about one registration (NOTIFY_MODE = 'each').
 NOTIFY_REGISTRATION = "cephalopod.notify.registration"
+#: Not for schedules: the mail about instances that started failing (NOTIFY_FAILING_AFTER).
+NOTIFY_FAILING = "cephalopod.notify.failing"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ as arguments. Nothing here is created lazily.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,7 +49,10 @@ class Settings:
         cls, config: Mapping[str, Any], fields: FieldRegistry, instance_path: str | Path
     ) -> Settings:
         """Type a configuration that `cephalopod.settings.load` validated."""
+        mail = MailConfig.from_config(config)
         crawl = CrawlConfig.from_config(config, fields, instance_path)
+        if mail.enabled and mail.failing_after:  # the crawl looks for what the mail tells
+            crawl = replace(crawl, report_failing_after=mail.failing_after)
         return cls(
             fields=fields,
             crawl=crawl,
@@ -59,7 +62,7 @@ class Settings:
             history_retention_days=config["HISTORY_RETENTION_DAYS"],
             public_statistics=config["PUBLIC_STATISTICS"],
             ops=OpsConfig.from_config(config),
-            mail=MailConfig.from_config(config),
+            mail=mail,
         )
 
 

@@ -119,6 +119,8 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_EMAILS": [],
     # 'each': a mail per registration; 'daily': one digest a day of the day's registrations.
     "NOTIFY_MODE": "each",
+    # Mail when an instance fails after this many successful crawls in a row; 0/None: never.
+    "NOTIFY_FAILING_AFTER": None,
     # The hub's own address (https://hub.example.org), for the links in the mails.
     "BASE_URL": None,
 }
@@ -577,6 +579,10 @@ def _check_choice(config: Mapping[str, Any], key: str, choices: tuple[str, ...])
         raise _fail(key, config[key], ", ".join(repr(c) for c in choices))
 
 
+#: The longest run of successes NOTIFY_FAILING_AFTER may ask for (years of daily crawls).
+MAX_FAILING_AFTER = 100_000
+
+
 def _validate_mail(config: dict[str, Any]) -> None:
     _check_type(config, "MAIL_SERVER", (str,), "a host name or address")
     if not config["MAIL_SERVER"].strip():
@@ -593,6 +599,10 @@ def _validate_mail(config: dict[str, Any]) -> None:
     for key in ("MAIL_USERNAME", "MAIL_PASSWORD"):
         _check_type(config, key, (str, type(None)), "a string or None")
     _check_choice(config, "NOTIFY_MODE", ("each", "daily"))
+    accepted = f"a number of successful crawls from 1 to {MAX_FAILING_AFTER}, or 0 or None (off)"
+    _check_type(config, "NOTIFY_FAILING_AFTER", (int, type(None)), accepted)
+    if not 0 <= (config["NOTIFY_FAILING_AFTER"] or 0) <= MAX_FAILING_AFTER:
+        raise _fail("NOTIFY_FAILING_AFTER", config["NOTIFY_FAILING_AFTER"], accepted)
     recipients = config["NOTIFY_EMAILS"]
     if not isinstance(recipients, list | tuple):
         raise _fail("NOTIFY_EMAILS", recipients, "a list of e-mail addresses")

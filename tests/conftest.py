@@ -16,7 +16,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 import pytest
@@ -28,6 +28,9 @@ from flask.testing import FlaskClient
 from cephalopod.app import create_app
 from cephalopod.auth import operations as auth_ops
 from cephalopod.db import db
+
+if TYPE_CHECKING:  # the fault tests' helpers, imported by the fixture that uses them
+    from tests.faults.services import PrivateRedis
 
 PG_ADMIN_URL = os.environ.get(
     "CEPHALOPOD_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"
@@ -269,6 +272,19 @@ def make_fleet() -> Iterator[Callable[[str], str]]:
 def fleet(make_fleet: Callable[[str], str]) -> str:
     """A fleet of fake instances on 127.0.0.1; its base URL."""
     return make_fleet("127.0.0.1")
+
+
+@pytest.fixture
+def broker() -> Iterator[PrivateRedis]:
+    """A Redis of the test's own (`PrivateRedis`): no other test or pytest process shares it.
+
+    The machine's Redis has 16 numbered databases for everyone; two pytest processes (two
+    worktrees, CI jobs) using the same number would eat each other's Celery messages.
+    """
+    from tests.faults.services import private_redis
+
+    with private_redis() as server:
+        yield server
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from cephalopod import settings
 from cephalopod.app import create_app
 from cephalopod.settings import DEFAULTS, SettingsError, load_settings
+from tests.refused_settings import Refused, assert_refused, each_refused
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = Path(settings.__file__).with_name("settings.cfg.example")
@@ -186,7 +187,7 @@ CRAWL_ALL = "cephalopod.crawler.crawl_all"
 BAD_SCHEDULE = {"crawl": {"task": "cephalopod.crawler.crawl_everything", "schedule": 60}}
 
 # (overrides, the key as named in the message, the bad value's repr, a piece of what is accepted)
-INVALID: list[tuple[dict[str, Any], str, str, str]] = [
+INVALID: list[Refused] = [
     ({"APP_NAME": ""}, "APP_NAME", "''", "non-empty string"),
     ({"APP_NAME": 42}, "APP_NAME", "42", "non-empty string"),
     ({"SECRET_KEY": 42}, "SECRET_KEY", "42", "a string"),
@@ -282,19 +283,11 @@ INVALID: list[tuple[dict[str, Any], str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "key", "value", "accepted"), INVALID, ids=[row[1] for row in INVALID]
-)
+@each_refused(INVALID)
 def test_invalid_value_names_key_value_and_accepted(
     overrides: dict[str, Any], key: str, value: str, accepted: str
 ) -> None:
-    with pytest.raises(SettingsError) as exc:
-        load_settings(overrides=overrides)
-    message = str(exc.value)
-    assert key in message
-    assert value in message
-    assert accepted in message
-    assert "\n" not in message  # one sentence, not a report
+    assert_refused(overrides, key, value, accepted)
 
 
 def test_ssl_cert_without_key_is_refused(tmp_path: Path) -> None:

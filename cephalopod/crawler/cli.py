@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 import click
 from flask import Flask
 
-from cephalopod.background import CeleryRunner
+from cephalopod.background import CeleryRunner, ThreadRunner
 
 if TYPE_CHECKING:  # types only: the crawler is imported when a command runs (crawl_command)
     from cephalopod.cli import AppContext, PassApp  # which imports this module
@@ -20,6 +20,9 @@ if TYPE_CHECKING:  # types only: the crawler is imported when a command runs (cr
 
 TOP_ERRORS = 5
 FOLLOW_POLL_SECONDS = 0.5
+#: How long ``crawl`` waits at its end for the work its crawl queued in this process (the
+#: mail about instances that started failing): the worker thread dies with the command.
+QUEUED_WORK_SECONDS = 60.0
 
 
 class _Crawl(Protocol):
@@ -117,6 +120,9 @@ def crawl_command(app: Flask, uuid: str | None) -> None:
     finally:
         close()
     print_summary(summary)
+    runner = services(app).runner
+    if isinstance(runner, ThreadRunner) and not runner.join(timeout=QUEUED_WORK_SECONDS):
+        click.echo("Note: the command ends before the mails its crawl queued were sent", err=True)
 
 
 def _follow(app: Flask, job_id: str, poll: float = FOLLOW_POLL_SECONDS) -> CrawlSummary:

@@ -31,6 +31,10 @@ class CrawlConfig:
     engine_options: dict[str, Any]
     geoip_database: Any
     geoip_dir: Path
+    #: tell which instances start failing after at least this many successes in a row
+    #: (`BatchOutcome.started_failing`, signal `instances_started_failing`); None: don't look.
+    #: Set for whoever listens (the mail's NOTIFY_FAILING_AFTER, see `cephalopod.services`).
+    report_failing_after: int | None = None
 
     @classmethod
     def from_config(

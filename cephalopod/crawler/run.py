@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from cephalopod.crawler.config import CrawlConfig
 from cephalopod.crawler.models import ChunkDelivery
 from cephalopod.crawler.results import FetchResult
+from cephalopod.crawler.signals import instances_started_failing
 from cephalopod.crawler.store import BatchOutcome
 from cephalopod.crawler.targets import Targets
 from cephalopod.crawler.writer import long_lived_objects_frozen, writer
@@ -59,6 +60,7 @@ SLOW_FIRST_MAX = 10_000
 instances = Instance.__table__
 Target = tuple[int, str]
 Progress = Callable[[int, BatchOutcome], None]
+Tell = Callable[[list[int]], None]
 
 
 @dataclass
@@ -199,10 +201,19 @@ def crawl(
         decode=False,
     )
     cpu = _cpu_seconds()
+
+    def tell(started_failing: list[int]) -> None:
+        try:
+            instances_started_failing.send(app, ids=started_failing)
+        except Exception:  # a listener's trouble is never the crawl's
+            log.exception("Could not tell that instances %s started failing", started_failing)
+
     with long_lived_objects_frozen():  # before the writer forks, so that it inherits it
         executor, store = writer(config, engine, locator, (job_id, chunk), use_process)
         with executor:
-            summary = asyncio.run(_crawl(engine, config, ids, progress, fetcher, executor, store))
+            summary = asyncio.run(
+                _crawl(engine, config, ids, progress, fetcher, executor, store, tell)
+            )
     summary.cpu = _cpu_seconds() - cpu  # the writer process has ended: it is counted now
     return summary
 
@@ -221,6 +232,7 @@ async def _crawl(
     fetcher: Fetcher,
     writer: Executor,
     store: Callable[[list[FetchResult[int]]], BatchOutcome],
+    tell: Tell,
 ) -> CrawlSummary:
     summary = CrawlSummary()
     start = time.monotonic()
@@ -236,6 +248,8 @@ async def _crawl(
             while len(pending) > limit:
                 outcome = await pending.popleft()
                 summary.add(outcome)
+                if outcome.started_failing:  # stored and committed: listeners may read them
+                    tell(outcome.started_failing)
                 if progress is not None:
                     progress(summary.total, outcome)
 

@@ -78,6 +78,16 @@ class BatchOutcome:
     ok: int = 0
     failed: int = 0
     errors: Counter[str] = field(default_factory=Counter)
+    #: ids of the instances that started failing in this batch after a run of successes
+    #: (only looked for when asked: see `store_results`)
+    started_failing: list[int] = field(default_factory=list)
+
+    def add(self, other: BatchOutcome) -> None:
+        """Count another batch's outcome in this one."""
+        self.ok += other.ok
+        self.failed += other.failed
+        self.errors.update(other.errors)
+        self.started_failing += other.started_failing
 
 
 def _location(ip: str | None, locator: GeoLocator | None) -> tuple[Any, ...] | None:
@@ -127,10 +137,15 @@ def store_results(
     locator: GeoLocator | None = None,
     job_id: str | None = None,
     chunk: ChunkDelivery | None = None,
+    *,
+    failing_after: int | None = None,
 ) -> BatchOutcome:
     """Write a batch of results (keys are instance ids) in the caller's transaction.
 
     The batch is counted in job ``job_id``, or in its chunk ``chunk`` (see `CrawlJobChunk`).
+    With ``failing_after``, the outcome lists the instances whose first failure after at
+    least that many successes in a row this batch stored (`BatchOutcome.started_failing`):
+    told by the failures' own UPDATE on PostgreSQL, by one read of the failed ids on SQLite.
     On PostgreSQL this sets `DialectSql.transaction_settings` for the rest of that transaction.
     """
     sql = dialect_sql(conn)
@@ -182,7 +197,10 @@ def store_results(
         updated_ok = 0
         returned: list[tuple[int, bool]] = []  # PostgreSQL: (id, data changed) of the successes
         for key, rows in updates.items():
-            if rows:
+            if rows and not key[0] and failing_after:
+                flipped = sql.write_failures_watching_flips(cursor, key[1], rows, failing_after)
+                outcome.started_failing += flipped
+            elif rows:
                 updated = sql.write_updates(cursor, key, rows)
                 if isinstance(updated, list):
                     returned += updated

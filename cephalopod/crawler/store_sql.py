@@ -67,6 +67,8 @@ class DialectSql:
                     + (
                         "crawled_data = v.data, last_crawl_at = v.at, last_success_at = v.at, "
                         "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0, "
+                        "success_streak = CASE WHEN i.consecutive_failures = 0 "
+                        "THEN i.success_streak + 1 ELSE 1 END, "
                         # SET sees the row as locked (the latest version): the flag returned
                         # below holds even when another crawl stored this instance meanwhile
                         "data_changed_at = CASE WHEN i.crawled_data IS DISTINCT FROM v.data "
@@ -89,6 +91,8 @@ class DialectSql:
                     + (
                         "crawled_data = ?, last_crawl_at = ?, last_success_at = ?, "
                         "crawl_status = 'ok', crawl_error = NULL, consecutive_failures = 0, "
+                        "success_streak = CASE WHEN consecutive_failures = 0 "
+                        "THEN success_streak + 1 ELSE 1 END, "
                         "data_changed_at = COALESCE(?, data_changed_at)"
                         if ok
                         else "crawl_error = ?, last_crawl_at = ?, crawl_status = 'error', "
@@ -102,6 +106,23 @@ class DialectSql:
             for ok in (True, False)
             for locate in (True, False)
         }
+        # The failures' updates that also tell which instances started failing after at least
+        # a given number of successes in a row: this update made their consecutive_failures 1
+        # (SET sees the latest row version, so a flip is reported once, whoever stores it).
+        # PostgreSQL: the update's own RETURNING, filtered; SQLite: the rows read just before
+        # (the write lock is held since `touch_data_version`).
+        self.update_watching_flips = {
+            locate: (
+                f"WITH stored AS ({self.update[False, locate]} "  # noqa: S608
+                "RETURNING i.id, i.consecutive_failures, i.success_streak) "
+                "SELECT id FROM stored WHERE consecutive_failures = 1 AND success_streak >= %s"
+            )
+            for locate in (True, False)
+        }
+        self.select_flipping = (  # SQLite only
+            "SELECT id FROM instances "
+            "WHERE consecutive_failures = 0 AND success_streak >= ? AND id IN ({})"
+        )
         self.insert_fields = (
             "INSERT INTO instance_fields (instance_id, field, value_text, value_num) "  # noqa: S608
             f"VALUES ({mark}, {mark}, {mark}, {mark})"
@@ -158,19 +179,23 @@ class DialectSql:
             )
         )
 
-    def by_ids(self, cursor: Cursor, template: str, ids: list[int]) -> list[tuple[Any, ...]]:
+    def by_ids(
+        self, cursor: Cursor, template: str, ids: list[int], before: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
         """Run a ``WHERE ... IN`` query for many ids and return all rows.
 
         PostgreSQL takes them as one array parameter; SQLite in groups of placeholders
-        within its limit on bound variables.
+        within its limit on bound variables. ``before``: the parameters ahead of the ids.
         """
         if self.postgres:
-            cursor.execute(template, (ids,))
+            cursor.execute(template, (*before, ids))
             return cursor.fetchall()
         rows = []
-        for start in range(0, len(ids), _SQLITE_MAX_VARIABLES):
-            part = ids[start : start + _SQLITE_MAX_VARIABLES]
-            rows += cursor.execute(template.format(",".join("?" * len(part))), part).fetchall()
+        size = _SQLITE_MAX_VARIABLES - len(before)
+        for start in range(0, len(ids), size):
+            part = ids[start : start + size]
+            query = template.format(",".join("?" * len(part)))
+            rows += cursor.execute(query, [*before, *part]).fetchall()
         return rows
 
     def timestamp(self, value: datetime) -> str:
@@ -193,11 +218,24 @@ class DialectSql:
         if not self.postgres:
             cursor.executemany(self.update[key], rows)
             return cursor.rowcount
-        ok, locate = key
-        names = ["data" if ok else "error", "at", *(["at"] if ok else []), "seconds", "ip"]
-        names += [*(LOCATION_COLUMNS if locate else ()), "id"]
-        cursor.execute(self.update[key], (_json_rows(names, rows, raw=0 if ok else None),))
+        ok, _locate = key
+        records = _json_rows(_update_names(*key), rows, raw=0 if ok else None)
+        cursor.execute(self.update[key], (records,))
         return cursor.fetchall() if ok else cursor.rowcount
+
+    def write_failures_watching_flips(
+        self, cursor: Cursor, locate: bool, rows: list[tuple[Any, ...]], successes: int
+    ) -> list[int]:
+        """Apply failures' health updates; return the ids of the instances that started
+        failing after at least ``successes`` successful crawls in a row."""
+        if self.postgres:
+            records = _json_rows(_update_names(False, locate), rows, raw=None)
+            cursor.execute(self.update_watching_flips[locate], (records, successes))
+            return [iid for (iid,) in cursor.fetchall()]
+        ids = [row[-1] for row in rows]  # the id is the rows' last value
+        flipping = [iid for (iid,) in self.by_ids(cursor, self.select_flipping, ids, (successes,))]
+        cursor.executemany(self.update[False, locate], rows)
+        return flipping
 
     def write_snapshots(self, cursor: Cursor, rows: list[tuple[Any, ...]]) -> None:
         """Upsert the day's snapshots ((instance id, day, JSON text) rows).
@@ -213,6 +251,12 @@ class DialectSql:
             by_day.setdefault(day, set()).add(instance_id)
         for day, ids in by_day.items():
             cursor.execute(self.upsert_snapshot, (day, sorted(ids)))
+
+
+def _update_names(ok: bool, locate: bool) -> list[str]:
+    """The names of a health update's values, in the order of its rows (PostgreSQL's JSON)."""
+    names = ["data" if ok else "error", "at", *(["at"] if ok else []), "seconds", "ip"]
+    return [*names, *(LOCATION_COLUMNS if locate else ()), "id"]
 
 
 def _json_rows(names: Sequence[str], rows: list[tuple[Any, ...]], raw: int | None) -> str:

@@ -131,9 +131,10 @@ def _write(
         dbapi.IntegrityError,
         ValueError,
     )
+    watch = config.report_failing_after
     try:
         with engine.begin() as conn:
-            return store_results(conn, batch, config.registry, locator, *job)
+            return store_results(conn, batch, config.registry, locator, *job, failing_after=watch)
     except refused as exc:
         # Something in one reply the database refuses: it must not cost the others theirs.
         log.warning(
@@ -143,15 +144,17 @@ def _write(
     for result in batch:
         try:
             with engine.begin() as conn:
-                stored = store_results(conn, [result], config.registry, locator, *job)
+                stored = store_results(
+                    conn, [result], config.registry, locator, *job, failing_after=watch
+                )
         except refused as exc:
             log.warning("the crawl result of instance %s cannot be stored: %s", result.key, exc)
             failed = replace(result, ok=False, data=None, error=UNSTORABLE, bodies=None)
             with engine.begin() as conn:
-                stored = store_results(conn, [failed], config.registry, locator, *job)
-        outcome.ok += stored.ok
-        outcome.failed += stored.failed
-        outcome.errors.update(stored.errors)
+                stored = store_results(
+                    conn, [failed], config.registry, locator, *job, failing_after=watch
+                )
+        outcome.add(stored)
     return outcome
 
 

@@ -67,6 +67,11 @@ class Instance(Model):
     crawl_status: Mapped[str] = mapped_column(sa.String(10), default="never")  # indexed: above
     crawl_error: Mapped[str | None] = mapped_column(sa.String(500))
     consecutive_failures: Mapped[int] = mapped_column(default=0)
+    #: successful crawls in a row up to the latest success; a failure leaves it as it is, so
+    #: that with ``consecutive_failures`` it tells how long an instance had been fine before
+    #: it started failing (`cephalopod.crawler.store` reports that flip, once). The database's
+    #: default only: an INSERT need not name it (nor can, on a schema of older revisions)
+    success_streak: Mapped[int] = mapped_column(server_default="0")
     #: when a successful crawl last found data different from the stored (the first included)
     data_changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     #: seconds the latest crawl took (every endpoint, or until it failed): a crawl of all

@@ -24,6 +24,8 @@ class MailConfig:
     mode: str
     base_url: str | None
     app_name: str
+    #: mail when an instance fails after this many successful crawls in a row (None: never)
+    failing_after: int | None = None
 
     @property
     def enabled(self) -> bool:
@@ -45,4 +47,5 @@ class MailConfig:
             mode=config["NOTIFY_MODE"],
             base_url=config["BASE_URL"],
             app_name=config["APP_NAME"],
+            failing_after=config["NOTIFY_FAILING_AFTER"] or None,
         )

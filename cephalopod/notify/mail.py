@@ -40,6 +40,17 @@ class Registration:
     registered_at: datetime
 
 
+@dataclass(frozen=True)
+class Failure:
+    """What a mail says about an instance that started failing."""
+
+    registration: Registration
+    error: str
+    failed_at: datetime
+    successes: int  # the successful crawls in a row before it failed
+    last_success_at: datetime | None
+
+
 def one_line(value: object, limit: int = VALUE_LIMIT) -> str:
     """The value as one line of printable text, at most ``limit`` characters."""
     text = " ".join(_BREAKS.sub(" ", str(value)).split())
@@ -52,13 +63,17 @@ def detail_link(config: MailConfig, uuid: str) -> str:
     return f"{config.base_url}{path}" if config.base_url else f"{path} (on the hub)"
 
 
+def _time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
 def _describe(config: MailConfig, registration: Registration) -> list[str]:
     r = registration
     return [
         f"Organization: {one_line(r.organization)}",
         f"URL:          {one_line(r.url)}",
         f"Contact:      {one_line(r.contact)} <{one_line(r.email)}>",
-        f"Registered:   {r.registered_at.strftime('%Y-%m-%d %H:%M UTC')}",
+        f"Registered:   {_time(r.registered_at)}",
         f"Details:      {detail_link(config, r.uuid)}",
     ]
 
@@ -94,12 +109,42 @@ def digest_message(
     """The daily mail listing the registrations since ``since``."""
     count = len(registrations)
     lines = [
-        f"{count} new instance(s) registered with {config.app_name} "
-        f"since {since.strftime('%Y-%m-%d %H:%M UTC')}.",
+        f"{count} new instance(s) registered with {config.app_name} since {_time(since)}.",
     ]
     for registration in registrations:
         lines += ["", *_describe(config, registration)]
     subject = f"[{config.app_name}] {count} new registration(s)"
+    return _message(config, subject, "\n".join(lines) + "\n")
+
+
+#: Instances a mail about failures lists one by one; it counts the others.
+FAILURES_LISTED = 50
+
+
+def failing_message(config: MailConfig, failures: Sequence[Failure]) -> EmailMessage:
+    """The mail about instances that failed after a run of successful crawls."""
+    count = len(failures)
+    first = failures[0].registration
+    subject = (
+        f"[{config.app_name}] Failing: {one_line(first.organization, 80)}"
+        if count == 1
+        else f"[{config.app_name}] {count} instances started failing"
+    )
+    lines = [
+        f"The crawler of {config.app_name} could not crawl "
+        + ("this instance" if count == 1 else f"these {count} instances")
+        + f", which it had crawled successfully at least {config.failing_after} times in a row.",
+    ]
+    for failure in failures[:FAILURES_LISTED]:
+        lines += [
+            "",
+            *_describe(config, failure.registration),
+            f"Error:        {one_line(failure.error)} ({_time(failure.failed_at)})",
+            f"Before:       {failure.successes} successful crawls in a row"
+            + (f", the last {_time(failure.last_success_at)}" if failure.last_success_at else ""),
+        ]
+    if count > FAILURES_LISTED:
+        lines += ["", f"... and {count - FAILURES_LISTED} more (health 'error' in the list)."]
     return _message(config, subject, "\n".join(lines) + "\n")
 
 

@@ -1,10 +1,11 @@
-"""The mail tasks, by name (`TASKS`), and the hook that queues one per registration.
+"""The mail tasks, by name (`TASKS`), and the hooks that queue them.
 
 A registration never waits for the mail server: its signal (sent after the commit) only
 submits a task to the background runner, which sends it from the embedded worker thread
 or a Celery worker. The task reads the instance afresh (a deleted one gets no mail) and,
 when the server fails, logs why and submits itself again later, with a growing delay,
-up to `MAX_ATTEMPTS` in all.
+up to `MAX_ATTEMPTS` in all. Likewise a crawl's signal that instances started failing
+(NOTIFY_FAILING_AFTER) queues one mail per stored batch that has any.
 """
 
 from __future__ import annotations
@@ -19,13 +20,21 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
+from cephalopod.crawler.signals import instances_started_failing
 from cephalopod.db import Meta, db, utcnow
 from cephalopod.instances.models import Instance
 from cephalopod.instances.operations import get_instance, instance_registered
 from cephalopod.notify.config import MailConfig
-from cephalopod.notify.mail import Registration, digest_message, registration_message, send
+from cephalopod.notify.mail import (
+    Failure,
+    Registration,
+    digest_message,
+    failing_message,
+    registration_message,
+    send,
+)
 from cephalopod.ops.logs import log_context
-from cephalopod.schedule import NOTIFY_DIGEST, NOTIFY_REGISTRATION
+from cephalopod.schedule import NOTIFY_DIGEST, NOTIFY_FAILING, NOTIFY_REGISTRATION
 from cephalopod.services import services
 
 log = logging.getLogger(__name__)
@@ -54,8 +63,14 @@ def registration_of(instance: Instance) -> Registration:
 def _deliver(
     app: Flask, message: EmailMessage, what: str, attempt: int, retry: Callable[[float], None]
 ) -> bool:
-    """Send ``message``; on failure log the reason and retry later. True when sent."""
+    """Send ``message``; on failure log the reason and retry later. True when sent.
+
+    The session's reads are over once the message is made: its connection goes back to the
+    pool first, rather than stay checked out (in a transaction) while a slow mail server
+    answers, and be found still in use when the app's engine is disposed.
+    """
     config = services(app).settings.mail
+    db.session.close()
     try:
         send(config, message)
     except SEND_ERRORS as exc:
@@ -135,6 +150,60 @@ def daily_digest(app: Flask, attempt: int = 1, until: str | None = None) -> int:
     return len(registrations)
 
 
+def failures_of(ids: Sequence[int]) -> list[Failure]:
+    """The instances among ``ids`` that still fail, by id (deleted or recovered ones left out)."""
+    query = (
+        sa.select(Instance)
+        .where(Instance.id.in_(list(ids)), Instance.consecutive_failures > 0)
+        .order_by(Instance.id)
+    )
+    return [
+        Failure(
+            registration=registration_of(i),
+            error=i.crawl_error or "unknown error",
+            failed_at=i.last_crawl_at or utcnow(),
+            successes=i.success_streak,
+            last_success_at=i.last_success_at,
+        )
+        for i in db.session.scalars(query)
+    ]
+
+
+def notify_failing(app: Flask, ids: list[int], attempt: int = 1) -> bool:
+    """Mail the maintainers about instances that started failing; True when sent.
+
+    Read when the mail is made: an instance deleted or crawled successfully again since is
+    left out (no mail at all when none is left).
+    """
+    config = services(app).settings.mail
+    if not config.enabled or not config.failing_after:
+        return False
+    failures = failures_of(ids)
+    if not failures:
+        log.info("No mail about %d failing instance(s): gone or recovered since", len(ids))
+        return False
+    message = failing_message(config, failures)
+
+    def retry(delay: float) -> None:
+        services(app).runner.submit_later(delay, NOTIFY_FAILING, ids=ids, attempt=attempt + 1)
+
+    if len(failures) > 1:
+        return _deliver(app, message, f"{len(failures)} failing instances", attempt, retry)
+    with log_context(instance_uuid=failures[0].registration.uuid):
+        return _deliver(app, message, "the failing instance", attempt, retry)
+
+
+def _on_started_failing(app: Flask, ids: list[int], **_extra: Any) -> None:
+    """Queue the mail about instances that started failing (never fail or slow the crawl)."""
+    try:
+        svc = services(app)
+        config: MailConfig = svc.settings.mail
+        if config.enabled and config.failing_after:
+            svc.runner.submit(NOTIFY_FAILING, ids=list(ids))
+    except Exception:  # the broker down, say: the crawl goes on, the mail is lost
+        log.exception("Could not queue the mail about %d failing instance(s)", len(ids))
+
+
 def _on_registered(instance: Instance, **_extra: Any) -> None:
     """Queue the mail about a registration (never fail or slow the registration)."""
     try:
@@ -147,12 +216,15 @@ def _on_registered(instance: Instance, **_extra: Any) -> None:
 
 
 def connect_signals() -> None:
-    """Mail about every registration, as the settings say."""
+    """Mail about every registration, and about instances that start failing, as the
+    settings say."""
     instance_registered.connect(_on_registered, weak=False)
+    instances_started_failing.connect(_on_started_failing, weak=False)
 
 
 #: Task name → function, added to the runners' registry (see `cephalopod.app`).
 TASKS: dict[str, Callable[..., Any]] = {
     NOTIFY_REGISTRATION: notify_registration,
     NOTIFY_DIGEST: daily_digest,
+    NOTIFY_FAILING: notify_failing,
 }

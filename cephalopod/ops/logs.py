@@ -205,27 +205,38 @@ def _exception(formatter: logging.Formatter, record: logging.LogRecord) -> str |
     return None
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, message, the fields, the exception."""
+class _EntryFormatter(logging.Formatter):
+    """What the one-line formats share: a record as one entry of named values, in order.
+
+    The values are as logged; each format redacts them as it writes them.
+    """
 
     def __init__(self, redact: Redactor) -> None:
         super().__init__()
         self.redact = redact
 
-    def format(self, record: logging.LogRecord) -> str:
+    def entry(self, record: logging.LogRecord) -> dict[str, Any]:
+        """Time, level, logger, message, the fields, then the exception and stack if any."""
         entry: dict[str, Any] = {
             "time": _timestamp(record),
             "level": record.levelname,
             "logger": record.name,
-            "message": self.redact(record.getMessage()),
+            "message": record.getMessage(),
+            **_fields(record),
         }
-        for key, value in _fields(record).items():
-            entry[key] = self._clean(value)
         exception = _exception(self, record)
         if exception:
-            entry["exception"] = self.redact(exception)
+            entry["exception"] = exception
         if record.stack_info:
-            entry["stack"] = self.redact(record.stack_info)
+            entry["stack"] = record.stack_info
+        return entry
+
+
+class JsonFormatter(_EntryFormatter):
+    """One JSON object per line: time, level, logger, message, the fields, the exception."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {key: self._clean(value) for key, value in self.entry(record).items()}
         return json.dumps(entry, default=str)  # ASCII: no line separator can hide in it
 
     def _clean(self, value: Any) -> Any:
@@ -246,26 +257,11 @@ def _kv_value(redact: Redactor, value: Any) -> str:
     return '"' + _one_line(text).replace('"', '\\"').replace("\t", "\\t") + '"'
 
 
-class KeyValueFormatter(logging.Formatter):
+class KeyValueFormatter(_EntryFormatter):
     """``time=... level=... logger=... message="..." key=value ...``: one line (logfmt)."""
 
-    def __init__(self, redact: Redactor) -> None:
-        super().__init__()
-        self.redact = redact
-
     def format(self, record: logging.LogRecord) -> str:
-        pairs: dict[str, Any] = {
-            "time": _timestamp(record),
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
-            **_fields(record),
-        }
-        exception = _exception(self, record)
-        if exception:
-            pairs["exception"] = exception
-        if record.stack_info:
-            pairs["stack"] = record.stack_info
+        pairs = self.entry(record)
         return " ".join(f"{key}={_kv_value(self.redact, value)}" for key, value in pairs.items())
 
 

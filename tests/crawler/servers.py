@@ -321,4 +321,6 @@ def behaviour_app(stats: Stats | None = None) -> web.Application:
     app.router.add_get("/surrogate", fixed(b'{"a": "x\\ud800y"}'))
     app.router.add_get("/rawsurrogate", fixed(b'{"a": "x\xed\xa0\x80y"}'))
     app.router.add_get("/textjson", fixed(b'{"a": 1}', headers={"Content-Type": "text/plain"}))
+    # a well-behaved instance under /good, whatever its endpoints' paths
+    app.router.add_get("/good/{endpoint:.*}", ok)
     return app

@@ -1,4 +1,8 @@
-"""crawl_all through a real Celery worker on the real Redis broker, results in PostgreSQL."""
+"""crawl_all through a real Celery worker on a real Redis broker, results in PostgreSQL.
+
+The broker is a Redis of the test's own (the ``broker`` fixture): a numbered database of the
+machine's Redis would be shared with any other pytest process running at the same time.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import sqlalchemy as sa
 from flask import Flask
 
@@ -24,8 +27,10 @@ from cephalopod.instances.models import Instance
 from cephalopod.instances.operations import register_instance
 from cephalopod.schedule import CRAWL_ALL, PRUNE_HISTORY
 from cephalopod.services import services
+from tests.faults.services import PrivateRedis
 
-BROKER = "redis://127.0.0.1:6379/14"
+#: Only configured, never connected to (no task is sent): see test_beat_schedule...
+UNUSED_BROKER = "redis://127.0.0.1:1/0"
 
 
 def _celery(app: Flask) -> Any:
@@ -34,7 +39,7 @@ def _celery(app: Flask) -> Any:
 
 def test_beat_schedule_comes_from_the_settings(make_app: Callable[..., Flask]) -> None:
     app = make_app(
-        CELERY_BROKER_URL=BROKER,
+        CELERY_BROKER_URL=UNUSED_BROKER,
         CELERYBEAT_SCHEDULE={"nightly": {"task": CRAWL_ALL, "schedule": timedelta(hours=6)}},
     )
     schedule = _celery(app).conf.beat_schedule
@@ -48,19 +53,22 @@ def test_beat_schedule_comes_from_the_settings(make_app: Callable[..., Flask]) -
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_crawl_all_through_a_real_worker(
-    postgres_url: str, tmp_path: Path, make_pg_app: Callable[..., Flask], fleet: str
+    postgres_url: str,
+    tmp_path: Path,
+    make_pg_app: Callable[..., Flask],
+    fleet: str,
+    broker: PrivateRedis,
 ) -> None:
-    redis.Redis.from_url(BROKER).flushdb()
     settings = tmp_path / "worker.cfg"
     settings.write_text(
         f"SQLALCHEMY_DATABASE_URI = {postgres_url!r}\n"
-        f"CELERY_BROKER_URL = {BROKER!r}\n"
+        f"CELERY_BROKER_URL = {broker.url!r}\n"
         f"CRAWLING_ENDPOINTS = {ENDPOINTS!r}\n"
         "CRAWLER_ALLOWED_NETWORKS = ['127.0.0.0/8']\n"
         "SECRET_KEY = 'worker-test'\n"
         "CRAWLER_CHUNK_SIZE = 5\n"
     )
-    app = make_pg_app(CELERY_BROKER_URL=BROKER, CRAWLING_ENDPOINTS=ENDPOINTS)
+    app = make_pg_app(CELERY_BROKER_URL=broker.url, CRAWLING_ENDPOINTS=ENDPOINTS)
     with app.app_context():
         for url in [f"{fleet}/i/{n}" for n in range(12)] + [f"{fleet}/missing"]:
             register_instance({"url": url, "contact": "C", "email": "c@example.org",

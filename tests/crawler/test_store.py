@@ -158,6 +158,46 @@ def test_a_failed_result_keeps_the_previous_data(
     assert row.data_changed_at == start  # the same data as before
 
 
+def test_streaks_and_the_flip_to_failing_told_once(
+    app: Flask, make_instance: Callable[..., Any]
+) -> None:
+    """A first failure after at least N successes in a row is reported, once per flip."""
+    steady, flaky, never = make_instance(), make_instance(), make_instance()
+    at = iter(utcnow() + timedelta(minutes=m) for m in range(100))
+
+    def crawl(*failing: Any, watch: int | None = 3) -> list[int]:
+        results = [
+            failed(i, "HTTP 500", next(at)) if i in failing else ok(i, {"v": 1}, next(at))
+            for i in (steady, flaky, never)
+        ]
+        return store(app, results, failing_after=watch).started_failing
+
+    def streaks() -> list[tuple[int, int]]:
+        found = rows(app)
+        return [(found[i.id].success_streak, found[i.id].consecutive_failures) for i in
+                (steady, flaky, never)]  # fmt: skip
+
+    assert crawl(never) == []  # never ran successfully: nothing to tell
+    assert crawl(never) == []
+    assert crawl(flaky, never) == []  # 2 successes are fewer than 3
+    assert streaks() == [(3, 0), (2, 1), (0, 3)]
+    assert [crawl(never) for _ in range(3)] == [[], [], []]
+    assert streaks() == [(6, 0), (3, 0), (0, 6)]
+    assert crawl(flaky, never) == [flaky.id]  # the flip, told
+    assert crawl(flaky, never) == []  # still failing: told already
+    assert streaks() == [(8, 0), (3, 2), (0, 8)]  # a failure leaves the streak
+    assert crawl(never) == []  # recovered: a new streak starts
+    assert streaks() == [(9, 0), (1, 0), (0, 9)]
+    assert crawl(flaky, never) == []  # 1 success since: not told
+    assert [crawl(never) for _ in range(3)] == [[], [], []]
+    assert sorted(crawl(steady, flaky, never)) == [steady.id, flaky.id]  # both in one batch
+    assert [crawl(never) for _ in range(3)] == [[], [], []]
+    assert streaks() == [(3, 0), (3, 0), (0, 17)]
+    assert crawl(flaky, never, watch=None) == []  # not looked for: not told (nor later)
+    assert crawl(flaky, never) == []
+    assert streaks() == [(5, 0), (3, 2), (0, 19)]
+
+
 def test_every_stored_batch_replaces_the_data_version(
     app: Flask, make_instance: Callable[..., Any]
 ) -> None:
@@ -326,8 +366,10 @@ def test_the_store_reads_only_the_batch_rows_by_index(
         if sql.postgres:
             conn.exec_driver_sql(sql.transaction_settings)
             rows = [{"id": i, "data": {}, "at": "2026-01-01T00:00:00+00:00"} for i in ids]
+            failures = [{"id": i, "error": "x", "at": "2026-01-01T00:00:00+00:00"} for i in ids]
             statements = [
                 (sql.update[True, False], (json.dumps(rows),)),
+                (sql.update_watching_flips[False], (json.dumps(failures), 3)),
                 (sql.select_values, (ids,)),
                 (sql.select_ids, (ids,)),
                 (sql.upsert_snapshot, ("2026-01-01", ids)),
@@ -340,6 +382,7 @@ def test_the_store_reads_only_the_batch_rows_by_index(
                 (sql.select_values.format(marks), ids),
                 (sql.select_data.format(marks), ids),
                 (sql.select_ids.format(marks), ids),
+                (sql.select_flipping.format(marks), [3, *ids]),
             ]
             explain, whole_table = "EXPLAIN QUERY PLAN ", ("SCAN instance", "SCAN snapshots")
         for statement, params in statements:
@@ -421,6 +464,9 @@ def test_queries_by_many_ids_stay_within_the_bound_variable_limit(
         sql = store_sql.dialect_sql(conn)
         cursor = conn.connection.driver_connection.cursor()
         rows = sql.by_ids(cursor, sql.select_ids, ids)
+        if not sql.postgres:  # SQLite's read of the flips: a parameter before the ids
+            flipping = sql.by_ids(cursor, sql.select_flipping, ids, (0,))
+            assert sorted(row[0] for row in flipping) == sorted(made)
     assert sorted(row[0] for row in rows) == sorted(made)
 
 

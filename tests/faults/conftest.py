@@ -1,4 +1,7 @@
-"""Fixtures of the fault tests: private servers, many instances, the state a crawl left."""
+"""Fixtures of the fault tests: a private PostgreSQL, many instances, the state a crawl left.
+
+(A private Redis, ``broker``, is a fixture of every test: see tests/conftest.py.)
+"""
 
 from __future__ import annotations
 
@@ -13,14 +16,7 @@ from flask import Flask
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from cephalopod.instances.urls import url_key
-from tests.faults.services import PrivatePostgres, PrivateRedis, private_postgres, private_redis
-
-
-@pytest.fixture
-def broker() -> Iterator[PrivateRedis]:
-    """A Redis of the test's own."""
-    with private_redis() as server:
-        yield server
+from tests.faults.services import PrivatePostgres, private_postgres
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
@@ -24,6 +23,7 @@ from cephalopod.instances.models import Instance
 from cephalopod.notify import tasks as notify_tasks
 from cephalopod.schedule import NOTIFY_DIGEST, periodic_jobs
 from cephalopod.services import services
+from tests.faults.services import PrivateRedis
 from tests.notify.smtp import free_port, make_certificate, smtp_server
 
 RECIPIENTS = ["maint@example.org", "team@example.org"]
@@ -180,6 +180,9 @@ def test_login_and_no_password_in_the_logs(
         app = make_app(**mail_settings(port, MAIL_USERNAME="hub", MAIL_PASSWORD=secret))
         register(app.test_client())
         inbox.wait(1)
+        # the worker's task is over (its lines logged, its connection back in the pool)
+        # before the test goes on and its apps' engines are disposed
+        assert services(app).runner.join(timeout=10)  # type: ignore[attr-defined]
         wrong = make_app(**mail_settings(port, MAIL_USERNAME="hub", MAIL_PASSWORD="not-it"))
         with wrong.app_context():
             uuid = str(db.session.scalars(sa.select(Instance.uuid)).one())
@@ -271,12 +274,15 @@ def test_the_digest_is_scheduled_only_in_daily_mode() -> None:
 
 # --- through a real Celery worker -------------------------------------------------------------
 
-BROKER = "redis://127.0.0.1:6379/13"
-
 
 @pytest.fixture
-def worker(postgres_url: str, tmp_path: Path) -> Iterator[Callable[[int], None]]:
-    """Start `cephalopod runworker` with mail settings for a port; stop it afterwards."""
+def worker(
+    postgres_url: str, tmp_path: Path, broker: PrivateRedis
+) -> Iterator[Callable[[int], None]]:
+    """Start `cephalopod runworker` with mail settings for a port; stop it afterwards.
+
+    On a Redis of the test's own (``broker``): no other pytest process shares its queue.
+    """
     processes: list[subprocess.Popen[str]] = []
 
     def start(port: int) -> None:
@@ -284,7 +290,7 @@ def worker(postgres_url: str, tmp_path: Path) -> Iterator[Callable[[int], None]]
         lines = [f"{k} = {v!r}" for k, v in mail_settings(port).items()]
         lines += [
             f"SQLALCHEMY_DATABASE_URI = {postgres_url!r}",
-            f"CELERY_BROKER_URL = {BROKER!r}",
+            f"CELERY_BROKER_URL = {broker.url!r}",
             "SECRET_KEY = 'worker-test'",
         ]
         settings.write_text("\n".join(lines) + "\n")
@@ -314,11 +320,10 @@ def worker(postgres_url: str, tmp_path: Path) -> Iterator[Callable[[int], None]]
 @pytest.mark.postgres
 @pytest.mark.slow
 def test_a_celery_worker_sends_the_mail(
-    make_pg_app: Callable[..., Flask], worker: Callable[[int], None]
+    make_pg_app: Callable[..., Flask], worker: Callable[[int], None], broker: PrivateRedis
 ) -> None:
-    redis.Redis.from_url(BROKER).flushdb()
     with smtp_server() as (port, inbox):
-        app = make_pg_app(CELERY_BROKER_URL=BROKER, **mail_settings(port))
+        app = make_pg_app(CELERY_BROKER_URL=broker.url, **mail_settings(port))
         worker(port)
         uuid, elapsed = register(app.test_client())
         assert elapsed < 5

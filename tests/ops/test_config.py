@@ -8,10 +8,11 @@ from typing import Any
 import pytest
 
 from cephalopod.ops.config import OpsConfig, address_allowed
-from cephalopod.settings import SettingsError, load_settings
+from cephalopod.settings import load_settings
+from tests.refused_settings import Refused, assert_refused, each_refused
 
 #: (overrides, the key as named in the message, the bad value's repr, a piece of what is accepted)
-INVALID: list[tuple[dict[str, Any], str, str, str]] = [
+INVALID: list[Refused] = [
     ({"METRICS_ALLOWED_NETWORKS": "127.0.0.1"}, "METRICS_ALLOWED_NETWORKS", "'127.0.0.1'", "CIDR"),
     (
         {"METRICS_ALLOWED_NETWORKS": ["localhost"]},
@@ -22,19 +23,11 @@ INVALID: list[tuple[dict[str, Any], str, str, str]] = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("overrides", "key", "value", "accepted"), INVALID, ids=[f"{r[1]}={r[2]}" for r in INVALID]
-)
+@each_refused(INVALID)
 def test_invalid_values_name_key_value_and_accepted(
     overrides: dict[str, Any], key: str, value: str, accepted: str
 ) -> None:
-    with pytest.raises(SettingsError) as exc:
-        load_settings(overrides=overrides)
-    message = str(exc.value)
-    assert key in message
-    assert value in message
-    assert accepted in message
-    assert "\n" not in message
+    assert_refused(overrides, key, value, accepted)
 
 
 def test_defaults() -> None:
