@@ -27,11 +27,14 @@ from cephalopod.stats.trend import INSTANCES, INTERVALS
 
 FIELD_SORT = "field:"
 MAX_QUERY = 200
+#: The longest crawl error stored (the instances' crawl_error column)
+MAX_ERROR = 500
 LIST_PARAMETERS = (
     "status",
     "q",
     "country",
     "health",
+    "error",
     "duplicates",
     "sort",
     "order",
@@ -39,6 +42,7 @@ LIST_PARAMETERS = (
     "per_page",
 )
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: A parameter's accepted values (a Literal's, or plain strings)
 Choice = TypeVar("Choice", bound=str)
 
@@ -68,6 +72,17 @@ def single(args: Args, name: str) -> str | None:
     if len(values) > 1:
         raise ParameterError(name, "given more than once")
     return values[0] if values else None
+
+
+def text(args: Args, name: str, longest: int) -> str:
+    """Return a text parameter ("" when absent): at most ``longest`` characters, no control
+    characters (PostgreSQL refuses a NUL in any text: a 500 otherwise)."""
+    value = single(args, name) or ""
+    if len(value) > longest:
+        raise ParameterError(name, f"must be at most {longest} characters")
+    if _CONTROL.search(value):
+        raise ParameterError(name, "must not contain control characters")
+    return value
 
 
 def choice(args: Args, name: str, choices: Sequence[Choice], default: Choice) -> Choice:
@@ -108,14 +123,13 @@ def reject_unknown(args: Args, known: Iterable[str]) -> None:
 def list_query(args: Args, registry: FieldRegistry, extra: Sequence[str] = ()) -> ListQuery:
     """Validate the list's parameters (``extra``: more that the caller reads itself)."""
     reject_unknown(args, (*LIST_PARAMETERS, *extra))
-    q = (single(args, "q") or "").strip()
-    if len(q) > MAX_QUERY:
-        raise ParameterError("q", f"must be at most {MAX_QUERY} characters")
+    q = text(args, "q", MAX_QUERY).strip()
     country = single(args, "country") or None
     if country is not None:
         if not _COUNTRY.fullmatch(country):
             raise ParameterError("country", "must be a two-letter ISO 3166 country code")
         country = country.upper()
+    error = text(args, "error", MAX_ERROR) or None
     duplicates = single(args, "duplicates") or "0"
     if duplicates not in ("0", "1", "true", "false"):
         raise ParameterError("duplicates", "must be 1 or 0")
@@ -132,6 +146,7 @@ def list_query(args: Args, registry: FieldRegistry, extra: Sequence[str] = ()) -
         q=q,
         country=country,
         health=choice(args, "health", CRAWL_STATUSES, "") or None,
+        error=error,
         duplicates=duplicates in ("1", "true"),
         sort="field" if field else sort,
         field=field,

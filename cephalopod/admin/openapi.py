@@ -81,6 +81,8 @@ def row_schemas() -> dict[str, Schema]:
 
 
 STRING: Schema = {"type": "string"}
+#: Free text in a query string: no control characters (see `cephalopod.params.text`)
+NO_CONTROL = "^[^\\x00-\\x1f\\x7f]*$"
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}
 
@@ -217,9 +219,18 @@ STATUS_ENABLED = param(
 )
 LIST_PARAMETERS = [
     STATUS_ALL,
-    param("q", STRING, "Case-insensitive substring of organization, url, contact or email."),
+    param(
+        "q",
+        {"type": "string", "maxLength": 200, "pattern": NO_CONTROL},
+        "Case-insensitive substring of organization, url, contact or email.",
+    ),
     param("country", {"type": "string", "pattern": "^([A-Za-z]{2})?$"}, "ISO 3166 country code."),
     param("health", {"enum": list(CRAWL_STATUSES)}, "The latest crawl's outcome."),
+    param(
+        "error",
+        {"type": "string", "maxLength": 500, "pattern": NO_CONTROL},
+        "Failing instances whose latest crawl error is exactly this text.",
+    ),
     param(
         "duplicates",
         {"enum": ["0", "1", "false", "true"], "default": "0"},

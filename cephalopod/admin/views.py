@@ -210,7 +210,10 @@ def crawl_overview() -> dict[str, Any]:
     return {
         "last_job": last,
         "next_due": due,
-        "errors": [{"reason": reason or "Unknown error", "count": n} for reason, n in errors],
+        "errors": [
+            {"reason": reason or "Unknown error", "error": reason, "count": n}
+            for reason, n in errors
+        ],
     }
 
 

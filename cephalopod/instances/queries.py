@@ -57,6 +57,8 @@ class ListQuery:
     q: str = ""
     country: str | None = None
     health: str | None = None
+    #: the last crawl's error, word for word (Home links each common error to its servers)
+    error: str | None = None
     duplicates: bool = False
     sort: str = "organization"
     field: str | None = None
@@ -129,6 +131,9 @@ def filters(query: ListQuery) -> list[sa.ColumnElement[bool]]:
         clauses.append(instances.c.country_code == query.country)
     if query.health:
         clauses.append(instances.c.crawl_status == query.health)
+    if query.error is not None:
+        clauses.append(instances.c.crawl_status == "error")
+        clauses.append(instances.c.crawl_error == query.error)
     if query.duplicates:
         clauses.append(instances.c.url_key.in_(duplicate_keys()))
     return clauses

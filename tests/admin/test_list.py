@@ -49,6 +49,7 @@ QUERIES = [
     ("health=never", [4]),
     ("health=error", [3]),
     ("health=ok&status=enabled", [1, 2, 5]),
+    ("error=timeout%20after%2010%20s", []),  # no instance failed so
     ("duplicates=1", [1, 2]),
     ("duplicates=0", [1, 2, 4, 5, 3]),
     ("per_page=2", [1, 2]),
@@ -125,6 +126,10 @@ INVALID = [
     ("per_page=1.5", "per_page"),
     ("duplicates=2", "duplicates"),
     ("q=" + "x" * 201, "q"),
+    ("error=" + "x" * 501, "error"),
+    ("error=a&error=b", "error"),
+    ("error=a%00b", "error"),
+    ("q=a%00b", "q"),
     ("colour=red", "colour"),
 ]
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from markupsafe import escape
 
 from cephalopod.auth import operations as auth_ops
 from cephalopod.db import db
@@ -188,6 +190,21 @@ def test_home_counts_link_to_the_filtered_list(logged_in: FlaskClient, fleet) ->
     assert "&lt;img src=x onerror=alert(1)&gt;" in html  # the error reason, as text
     assert ">Crawl all</button>" in html
     assert "<progress" in html
+
+
+def test_each_crawl_error_on_home_links_to_the_servers_failing_with_it(
+    logged_in: FlaskClient, fleet
+) -> None:
+    html = _text(logged_in, "/")
+    link = "/servers?" + urlencode({"health": "error", "error": XSS_IMG}, safe="()")
+    assert f'href="{escape(link)}">1</a>' in html
+    listed = _text(logged_in, link)
+    assert f'href="/servers/{fleet["jsurl"]}"' in listed
+    assert f'href="/servers/{fleet["hostile"]}"' not in listed
+    assert "failing with “&lt;img src=x onerror=alert(1)&gt;”" in listed  # said, as text
+    other = _text(logged_in, "/servers?" + urlencode({"error": "connection refused"}))
+    assert "No server matches" in other
+    assert logged_in.get("/servers?error=" + "x" * 501).status_code == 400
 
 
 def test_home_counts_agree_with_the_api(logged_in: FlaskClient, fleet) -> None:
