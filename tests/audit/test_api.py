@@ -94,7 +94,7 @@ def test_the_whole_log_newest_first(client, log) -> None:
         (
             "?since=2026-06-01T16:00:00%2B02:00&until=2026-06-01T17:00:00z",
             ["login_failed", "enable", "crawl"],
-        ),  # noqa: E501
+        ),
         ("?since=2026-06-01t11:30:00-00:30&until=2026-06-01T13:00:00.5Z", ["disable", "update"]),
         ("?until=2026-06-01T12:00:00.000001Z", ["update"]),
         ("?action=update&since=&until=&instance=&actor=", ["update"]),  # empty: no filter
