@@ -42,6 +42,8 @@ LIST_PARAMETERS = (
     "page",
     "per_page",
 )
+#: The highest page number of a list (beyond, a page would be empty anyway)
+MAX_PAGE = 999_999_999  # the most digits `integer` reads: nine
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
 AUDIT_PARAMETERS = (
     "instance",
@@ -208,7 +210,7 @@ def list_query(args: Args, registry: FieldRegistry, extra: Sequence[str] = ()) -
         sort="field" if field else sort,
         field=field,
         order=choice(args, "order", ORDERS, "asc"),
-        page=integer(args, "page", 1, 1, 10**9),
+        page=integer(args, "page", 1, 1, MAX_PAGE),
         per_page=integer(args, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE),
     )
 
@@ -229,7 +231,7 @@ def audit_query(args: Args) -> audit_queries.AuditQuery:
         actor_kind=choice(args, "actor_kind", ACTOR_KINDS, "") or None,
         since=date_time(args, "since"),
         until=date_time(args, "until"),
-        page=integer(args, "page", 1, 1, 10**9),
+        page=integer(args, "page", 1, 1, MAX_PAGE),
         per_page=integer(
             args, "per_page", audit_queries.DEFAULT_PER_PAGE, 1, audit_queries.MAX_PER_PAGE
         ),

@@ -29,6 +29,7 @@ from cephalopod.instances.models import CRAWL_STATUSES
 from cephalopod.instances.queries import DEFAULT_PER_PAGE, MAX_PER_PAGE, ORDERS, SORTS
 from cephalopod.instances.rows import InstanceDetail, InstanceItem, InstancePage, InstanceSummary
 from cephalopod.instances.schemas import MAX_TEXT, MAX_URL
+from cephalopod.params import MAX_PAGE
 from cephalopod.stats.queries import STATUSES
 from cephalopod.stats.rows import Statistics, Trend
 from cephalopod.stats.trend import INSTANCES, INTERVALS
@@ -221,6 +222,9 @@ STATUS_ALL = param("status", {"enum": list(STATUSES), "default": "all"}, "Which 
 STATUS_ENABLED = param(
     "status", {"enum": list(STATUSES), "default": "enabled"}, "Which instances are counted."
 )
+PAGE = param(
+    "page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}, "Page number."
+)
 LIST_PARAMETERS = [
     STATUS_ALL,
     param("q", STRING, "Case-insensitive substring of organization, url, contact or email."),
@@ -242,7 +246,7 @@ LIST_PARAMETERS = [
         "missing values last in both orders.",
     ),
     param("order", {"enum": list(ORDERS), "default": "asc"}, "Sort direction."),
-    param("page", {"type": "integer", "minimum": 1, "default": 1}, "Page number, from 1."),
+    PAGE,
     param(
         "per_page",
         {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
@@ -283,7 +287,7 @@ AUDIT_PARAMETERS = [
         "Only entries before this time (RFC 3339, with its offset).",
         empty=False,
     ),
-    param("page", {"type": "integer", "minimum": 1, "default": 1}, "Page number, from 1."),
+    PAGE,
     param(
         "per_page",
         {
