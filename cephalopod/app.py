@@ -17,6 +17,7 @@ from sqlalchemy import event
 
 import cephalopod.models  # noqa: F401 - every table on the metadata
 from cephalopod import settings as settings_mod
+from cephalopod.audit.tasks import TASKS as AUDIT_TASKS
 from cephalopod.background import create_runner
 from cephalopod.crawler.tasks import TASKS as CRAWL_TASKS
 from cephalopod.db import (
@@ -39,7 +40,7 @@ from cephalopod.stats.fields import FieldRegistry
 log = logging.getLogger(__name__)
 
 #: Every background task, by name, for both runners.
-TASKS = {**CRAWL_TASKS, **notify_tasks.TASKS}
+TASKS = {**CRAWL_TASKS, **notify_tasks.TASKS, **AUDIT_TASKS}
 
 MAX_BODY_BYTES = 64 * 1024
 

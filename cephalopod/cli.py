@@ -190,11 +190,12 @@ def create_user_cmd(ctx: AppContext, username: str, password: str | None) -> Non
 @pass_app
 def create_token_cmd(ctx: AppContext, username: str, expires_days: int | None) -> None:
     """Print a new API token for USERNAME (shown once, alone on the last line)."""
+    from cephalopod.audit.operations import Actor  # lazy: SQLAlchemy (docstring)
     from cephalopod.auth.operations import UserError, create_token  # lazy: SQLAlchemy (docstring)
 
     with ctx.app.app_context():
         try:
-            token = create_token(username, expires_days=expires_days)
+            token = create_token(username, expires_days=expires_days, actor=Actor.cli())
         except UserError as exc:
             raise click.ClickException(str(exc)) from None
     until = f", valid for {expires_days} days" if expires_days else ""
@@ -210,19 +211,21 @@ def create_token_cmd(ctx: AppContext, username: str, expires_days: int | None) -
 @pass_app
 def revoke_token_cmd(ctx: AppContext, token: str | None, username: str | None) -> None:
     """Revoke TOKEN (as create_token printed it), or every token of --user USER."""
+    from cephalopod.audit.operations import Actor  # lazy: SQLAlchemy (docstring)
     from cephalopod.auth.operations import UserError, revoke_token, revoke_tokens
 
     if (token is None) == (username is None):
         raise click.UsageError("Give either a TOKEN or --user USER.")
+    actor = Actor.cli()
     with ctx.app.app_context():
         if username is not None:
             try:
-                count = revoke_tokens(username)
+                count = revoke_tokens(username, actor)
             except UserError as exc:
                 raise click.ClickException(str(exc)) from None
             click.echo(f"Revoked {count} token{'' if count == 1 else 's'} of {username!r}.")
             return
-        if not revoke_token(token.strip()):  # type: ignore[union-attr]
+        if not revoke_token(token.strip(), actor):  # type: ignore[union-attr]
             raise click.ClickException("No such token (already revoked, or mistyped).")
     click.echo("Token revoked.")
 

@@ -4,6 +4,7 @@ Each domain keeps its tables in its own ``models`` module; `Meta`, the one table
 domain (facts about the database itself), lives with the declarative base in `cephalopod.db`.
 """
 
+from cephalopod.audit.models import AuditEntry
 from cephalopod.auth.models import ApiToken, User
 from cephalopod.crawler.models import CrawlJob, CrawlJobChunk
 from cephalopod.db import Meta
@@ -11,6 +12,7 @@ from cephalopod.instances.models import Instance, InstanceField, Snapshot
 
 __all__ = [
     "ApiToken",
+    "AuditEntry",
     "CrawlJob",
     "CrawlJobChunk",
     "Instance",

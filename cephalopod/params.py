@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Protocol, TypeVar
+from uuid import UUID
 
+from cephalopod.audit import queries as audit_queries
+from cephalopod.audit.models import ACTIONS, ACTOR_KINDS, MAX_ACTOR
 from cephalopod.instances.models import CRAWL_STATUSES
 from cephalopod.instances.queries import (
     DEFAULT_PER_PAGE,
@@ -41,8 +45,29 @@ LIST_PARAMETERS = (
     "page",
     "per_page",
 )
+#: The highest page number of a list (beyond, a page would be empty anyway)
+MAX_PAGE = 999_999_999  # the most digits `integer` reads: nine
 _COUNTRY = re.compile(r"[A-Za-z]{2}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+AUDIT_PARAMETERS = (
+    "instance",
+    "action",
+    "actor",
+    "actor_kind",
+    "since",
+    "until",
+    "page",
+    "per_page",
+)
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+#: A UUID in its canonical text form (what the document's ``format: uuid`` accepts)
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+#: RFC 3339's date-time (the document's ``format: date-time``): the offset is required
+_DATE_TIME = re.compile(
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 #: A parameter's accepted values (a Literal's, or plain strings)
 Choice = TypeVar("Choice", bound=str)
 
@@ -109,6 +134,54 @@ def integer(args: Args, name: str, default: int, low: int, high: int) -> int:
     return number
 
 
+def uuid_value(args: Args, name: str) -> UUID | None:
+    """Return a UUID in its canonical form (None when absent or empty)."""
+    value = single(args, name)
+    if not value:
+        return None
+    if not _UUID.fullmatch(value):
+        raise ParameterError(name, "must be a UUID like 123e4567-e89b-42d3-a456-426614174000")
+    return UUID(value)
+
+
+def date_time(args: Args, name: str) -> datetime | None:
+    """Return an RFC 3339 date-time with its offset, in UTC (None when absent or empty).
+
+    Beyond the years a timestamp can hold, the earliest or latest one: a bound so far away
+    filters nothing out. A leap second (``:60``) is the next second's start.
+    """
+    value = single(args, name)
+    if not value:
+        return None
+    match = _DATE_TIME.fullmatch(value)
+    if match is None:
+        raise ParameterError(name, "must be an RFC 3339 date-time like 2026-01-31T12:00:00Z")
+    year, month, day, hour, minute, second = (int(part) for part in match.groups()[:6])
+    fraction, offset = match.group(7) or "", match.group(8)
+    try:
+        if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 60):
+            raise ValueError("time out of range")
+        zone: timezone = UTC
+        if offset not in ("Z", "z"):
+            sign = -1 if offset[0] == "-" else 1
+            hours, minutes = int(offset[1:3]), int(offset[4:6])
+            if hours > 23 or minutes > 59:
+                raise ValueError("offset out of range")
+            zone = timezone(sign * timedelta(hours=hours, minutes=minutes))
+        if year == 0:
+            return EARLIEST
+        micro = int((fraction[1:] + "000000")[:6]) if fraction else 0
+        moment = datetime(year, month, day, hour, minute, min(second, 59), micro, tzinfo=zone)
+    except ValueError:
+        raise ParameterError(name, "is not a valid date and time") from None
+    if second == 60:
+        moment += timedelta(seconds=1) - timedelta(microseconds=micro)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # within a day of the first or the last year
+        return EARLIEST if moment.year == 1 else LATEST
+
+
 def reject_unknown(args: Args, known: Iterable[str]) -> None:
     """Refuse parameters the endpoint does not know (a typo must not pass silently)."""
     known = tuple(known)
@@ -151,8 +224,31 @@ def list_query(args: Args, registry: FieldRegistry, extra: Sequence[str] = ()) -
         sort="field" if field else sort,
         field=field,
         order=choice(args, "order", ORDERS, "asc"),
-        page=integer(args, "page", 1, 1, 10**9),
+        page=integer(args, "page", 1, 1, MAX_PAGE),
         per_page=integer(args, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE),
+    )
+
+
+def audit_query(args: Args) -> audit_queries.AuditQuery:
+    """Validate the audit log's filters and page."""
+    reject_unknown(args, AUDIT_PARAMETERS)
+    actor = single(args, "actor") or None
+    if actor is not None:
+        if len(actor) > MAX_ACTOR:
+            raise ParameterError("actor", f"must be at most {MAX_ACTOR} characters")
+        if _CONTROL.search(actor):
+            raise ParameterError("actor", "must not contain control characters")
+    return audit_queries.AuditQuery(
+        instance=uuid_value(args, "instance"),
+        action=choice(args, "action", ACTIONS, "") or None,
+        actor=actor,
+        actor_kind=choice(args, "actor_kind", ACTOR_KINDS, "") or None,
+        since=date_time(args, "since"),
+        until=date_time(args, "until"),
+        page=integer(args, "page", 1, 1, MAX_PAGE),
+        per_page=integer(
+            args, "per_page", audit_queries.DEFAULT_PER_PAGE, 1, audit_queries.MAX_PER_PAGE
+        ),
     )
 
 

@@ -11,9 +11,11 @@ from typing import Any
 CRAWL_ALL = "cephalopod.crawler.crawl_all"
 CRAWL_INSTANCE = "cephalopod.crawler.crawl_instance"
 PRUNE_HISTORY = "cephalopod.crawler.prune_history"
+#: Audit entries beyond AUDIT_RETENTION_DAYS; scheduled daily unless listed.
+PRUNE_AUDIT = "cephalopod.audit.prune"
 #: The daily mail of new registrations (NOTIFY_MODE = 'daily'); scheduled daily unless listed.
 NOTIFY_DIGEST = "cephalopod.notify.daily_digest"
-KNOWN_TASKS = frozenset({CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY, NOTIFY_DIGEST})
+KNOWN_TASKS = frozenset({CRAWL_ALL, CRAWL_INSTANCE, PRUNE_HISTORY, PRUNE_AUDIT, NOTIFY_DIGEST})
 #: Not for schedules: one chunk of a crawl that Celery workers share.
 CRAWL_CHUNK = "cephalopod.crawler.crawl_chunk"
 #: Not for schedules: the mail about one registration (NOTIFY_MODE = 'each').
@@ -46,13 +48,16 @@ class Periodic:
 
 
 def periodic_jobs(config: Mapping[str, Any]) -> list[Periodic]:
-    """Return the configured periodic jobs, with history pruning added to every crawl schedule."""
+    """Return the configured periodic jobs, with the daily maintenance (pruning the history
+    and the audit log) added to every schedule that does not list it."""
     jobs = [
         Periodic(name, entry["task"], entry["schedule"], tuple(entry.get("args", ())))
         for name, entry in config["CELERYBEAT_SCHEDULE"].items()
     ]
     if not any(job.task == PRUNE_HISTORY for job in jobs):
         jobs.append(Periodic("prune-history", PRUNE_HISTORY, timedelta(days=1)))
+    if not any(job.task == PRUNE_AUDIT for job in jobs):
+        jobs.append(Periodic("prune-audit", PRUNE_AUDIT, timedelta(days=1)))
     digest = config.get("NOTIFY_MODE") == "daily" and config.get("NOTIFY_EMAILS")
     if digest and not any(job.task == NOTIFY_DIGEST for job in jobs):
         jobs.append(Periodic("notify-digest", NOTIFY_DIGEST, timedelta(days=1)))

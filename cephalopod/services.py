@@ -40,6 +40,7 @@ class Settings:
     schedule: tuple[Periodic, ...]
     broker_url: str | None
     history_retention_days: int
+    audit_retention_days: int
     public_statistics: bool
     ops: OpsConfig
     mail: MailConfig
@@ -60,6 +61,7 @@ class Settings:
             schedule=tuple(periodic_jobs(config)),
             broker_url=config.get("CELERY_BROKER_URL") or None,
             history_retention_days=config["HISTORY_RETENTION_DAYS"],
+            audit_retention_days=config["AUDIT_RETENTION_DAYS"],
             public_statistics=config["PUBLIC_STATISTICS"],
             ops=OpsConfig.from_config(config),
             mail=mail,

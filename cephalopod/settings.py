@@ -85,6 +85,8 @@ DEFAULTS: dict[str, Any] = {
     "CRAWLER_USER_AGENT": "Cephalopod-crawler/1.0",
     # Days of daily crawl snapshots kept for trends.
     "HISTORY_RETENTION_DAYS": 730,
+    # Days of audit log entries kept (registrations, changes, deletions, crawls, log-ins).
+    "AUDIT_RETENTION_DAYS": 730,
     # Path or list of paths of .mmdb files (MaxMind or DB-IP) that replace the embedded data.
     "GEOIP_DATABASE": None,
     # Rate limit of registrations per client address (Flask-Limiter syntax).
@@ -439,6 +441,7 @@ _NUMBERS: dict[str, tuple[type | tuple[type, ...], float, float]] = {
     "CRAWLER_BATCH_SIZE": (int, 1, 100_000),
     "CRAWLER_CHUNK_SIZE": (int, 1, 100_000),
     "HISTORY_RETENTION_DAYS": (int, 1, 100_000),
+    "AUDIT_RETENTION_DAYS": (int, 1, 100_000),
 }
 
 

@@ -36,6 +36,7 @@ TABLES = {
     "meta",
     "crawl_jobs",
     "crawl_job_chunks",
+    "audit_entries",
 }
 
 

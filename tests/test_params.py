@@ -17,7 +17,7 @@ REGISTRY = parse_field_settings({"version": {"chart": True}, "secret": None})
     [
         ("nope=1", "nope", "unknown parameter"),
         ("page=1&page=2", "page", "given more than once"),
-        ("page=0", "page", "must be between 1 and 1000000000"),
+        ("page=0", "page", "must be between 1 and 999999999"),
         ("per_page=x", "per_page", "must be a whole number"),
         ("country=DEU", "country", "must be a two-letter ISO 3166 country code"),
         ("duplicates=yes", "duplicates", "must be 1 or 0"),

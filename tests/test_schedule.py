@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from celery.schedules import crontab
 
-from cephalopod.schedule import CRAWL_ALL, PRUNE_HISTORY, Periodic, periodic_jobs
+from cephalopod.schedule import CRAWL_ALL, PRUNE_AUDIT, PRUNE_HISTORY, Periodic, periodic_jobs
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -37,8 +37,8 @@ def test_pruning_is_added_to_every_schedule() -> None:
     jobs = periodic_jobs(
         {"CELERYBEAT_SCHEDULE": {"c": {"task": CRAWL_ALL, "schedule": timedelta(days=1)}}}
     )
-    assert [j.task for j in jobs] == [CRAWL_ALL, PRUNE_HISTORY]
+    assert [j.task for j in jobs] == [CRAWL_ALL, PRUNE_HISTORY, PRUNE_AUDIT]
     own = periodic_jobs(
         {"CELERYBEAT_SCHEDULE": {"p": {"task": PRUNE_HISTORY, "schedule": timedelta(hours=1)}}}
     )
-    assert [j.name for j in own] == ["p"]
+    assert [j.name for j in own] == ["p", "prune-audit"]

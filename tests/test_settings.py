@@ -206,6 +206,7 @@ INVALID: list[Refused] = [
     ({"CRAWLER_CONNECT_TIMEOUT": -1}, "CRAWLER_CONNECT_TIMEOUT", "-1", "a number from 0.1"),
     ({"CRAWLER_MAX_BYTES": 1.5}, "CRAWLER_MAX_BYTES", "1.5", "an integer"),
     ({"HISTORY_RETENTION_DAYS": 0}, "HISTORY_RETENTION_DAYS", "0", "an integer from 1"),
+    ({"AUDIT_RETENTION_DAYS": 0}, "AUDIT_RETENTION_DAYS", "0", "an integer from 1"),
     ({"CRAWLER_ALLOWED_NETWORKS": "10/8"}, "CRAWLER_ALLOWED_NETWORKS", "'10/8'", "CIDR"),
     ({"CRAWLER_ALLOWED_NETWORKS": ["10.0.0.0/33"]}, "CRAWLER_ALLOWED_NETWORKS", "/33'", "CIDR"),
     ({"CRAWLING_ENDPOINTS": {"url": "/x"}}, "CRAWLING_ENDPOINTS", "{'url': '/x'}", "a list of"),

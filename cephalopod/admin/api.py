@@ -13,6 +13,7 @@
     GET    /api/admin/statistics/trend          a field's distribution per period
     GET    /api/admin/export                    the filtered list as CSV or JSON (streamed)
     GET    /api/admin/geolocation               locations available? why not; the data credit
+    GET    /api/admin/audit                     the audit log: filters, page (newest first)
 
 Authentication is the session (the web interface) or ``Authorization: Bearer <token>``;
 anything else gets the JSON 401. The blueprint is exempt from the global CSRF check and does
@@ -30,6 +31,8 @@ from flask_login import current_user, user_loaded_from_request
 
 from cephalopod import params
 from cephalopod.admin import export
+from cephalopod.audit import queries as audit_queries
+from cephalopod.audit.operations import current_actor
 from cephalopod.crawler import jobs
 from cephalopod.db import db, utcnow
 from cephalopod.errors import ApiError, json_error
@@ -130,20 +133,20 @@ def patch_instance(uuid: str) -> Response:
         if exc.empty:
             raise ApiError("Invalid value", field=exc.field, message=exc.message) from None
         raise ApiError(exc.message, field=exc.field) from None
-    return reply(_item(ops.update_instance(instance, changes).id))
+    return reply(_item(ops.update_instance(instance, changes, current_actor()).id))
 
 
 @bp.delete("/instances/<uuid>")
 def delete_instance(uuid: str) -> tuple[str, int]:
     """Delete an instance and everything crawled from it."""
-    ops.delete_instance(_load(uuid))
+    ops.delete_instance(_load(uuid), current_actor())
     return "", 204
 
 
 @bp.post("/instances/<uuid>/crawl")
 def crawl_instance(uuid: str) -> Response | tuple[Response, int, dict[str, str]]:
     """Crawl one instance now: the item when done within a few seconds, else the job."""
-    job_id = jobs.start_crawl_one(services().runner, _load(uuid))
+    job_id = jobs.start_crawl_one(services().runner, _load(uuid), current_actor())
     state = jobs.wait_for_job(job_id, CRAWL_WAIT_SECONDS)
     if state == "done":
         db.session.expire_all()
@@ -184,6 +187,15 @@ def geolocation() -> Response:
             "credit": {"text": DATA_CREDIT_TEXT, "url": DATA_CREDIT_URL},
         }
     )
+
+
+# --- audit log ----------------------------------------------------------------------------------
+
+
+@bp.get("/audit")
+def audit_log() -> Response:
+    """List the audit log's entries, newest first, with filters and paging."""
+    return reply(audit_queries.list_entries(params.audit_query(request.args)))
 
 
 # --- statistics ---------------------------------------------------------------------------------

@@ -22,10 +22,14 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from flask import Blueprint, Response, jsonify
 
 from cephalopod.admin.export import BASE_COLUMNS, FORMATS
+from cephalopod.audit import queries as audit_queries
+from cephalopod.audit.models import ACTIONS, ACTOR_KINDS, MAX_ACTOR
+from cephalopod.audit.rows import AuditItem, AuditPage, Change
 from cephalopod.instances.models import CRAWL_STATUSES
 from cephalopod.instances.queries import DEFAULT_PER_PAGE, MAX_PER_PAGE, ORDERS, SORTS
 from cephalopod.instances.rows import InstanceDetail, InstanceItem, InstancePage, InstanceSummary
 from cephalopod.instances.schemas import MAX_TEXT, MAX_URL
+from cephalopod.params import MAX_PAGE
 from cephalopod.stats.queries import STATUSES
 from cephalopod.stats.rows import Statistics, Trend
 from cephalopod.stats.trend import INSTANCES, INTERVALS
@@ -42,6 +46,9 @@ ROW_TYPES: dict[str, type] = {
     "InstanceList": InstancePage,
     "Statistics": Statistics,
     "Trend": Trend,
+    "AuditEntry": AuditItem,
+    "AuditChange": Change,
+    "AuditLog": AuditPage,
 }
 
 
@@ -82,7 +89,7 @@ def row_schemas() -> dict[str, Schema]:
 
 STRING: Schema = {"type": "string"}
 #: Free text in a query string: no control characters (see `cephalopod.params.text`)
-NO_CONTROL = "^[^\\x00-\\x1f\\x7f]*$"
+NO_CONTROL = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}
 
@@ -217,6 +224,9 @@ STATUS_ALL = param("status", {"enum": list(STATUSES), "default": "all"}, "Which 
 STATUS_ENABLED = param(
     "status", {"enum": list(STATUSES), "default": "enabled"}, "Which instances are counted."
 )
+PAGE = param(
+    "page", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}, "Page number."
+)
 LIST_PARAMETERS = [
     STATUS_ALL,
     param(
@@ -247,11 +257,57 @@ LIST_PARAMETERS = [
         "missing values last in both orders.",
     ),
     param("order", {"enum": list(ORDERS), "default": "asc"}, "Sort direction."),
-    param("page", {"type": "integer", "minimum": 1, "default": 1}, "Page number, from 1."),
+    PAGE,
     param(
         "per_page",
         {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE, "default": DEFAULT_PER_PAGE},
         "Items per page.",
+    ),
+]
+
+
+def or_empty(schema: Schema) -> Schema:
+    """A string parameter's schema that also takes the empty value (its default: no filter)."""
+    return {"anyOf": [schema, {"const": ""}]}
+
+
+AUDIT_PARAMETERS = [
+    param(
+        "instance",
+        or_empty({"type": "string", "format": "uuid"}),
+        "Only this instance's entries (also once it is deleted).",
+        empty=False,
+    ),
+    param("action", {"enum": list(ACTIONS)}, "Only entries of this action."),
+    param(
+        "actor",
+        {"type": "string", "maxLength": MAX_ACTOR, "pattern": f"^{_NO_CONTROL}$"},
+        "Only entries of this actor: a user name (exactly), the name tried by a failed "
+        "log-in, or the shell user of the command line.",
+    ),
+    param("actor_kind", {"enum": list(ACTOR_KINDS)}, "Only entries of this kind of actor."),
+    param(
+        "since",
+        or_empty({"type": "string", "format": "date-time"}),
+        "Only entries at or after this time (RFC 3339, with its offset: ...Z or ...+01:00).",
+        empty=False,
+    ),
+    param(
+        "until",
+        or_empty({"type": "string", "format": "date-time"}),
+        "Only entries before this time (RFC 3339, with its offset).",
+        empty=False,
+    ),
+    PAGE,
+    param(
+        "per_page",
+        {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": audit_queries.MAX_PER_PAGE,
+            "default": audit_queries.DEFAULT_PER_PAGE,
+        },
+        "Entries per page.",
     ),
 ]
 UUID = param("uuid", {"type": "string", "format": "uuid"}, "The instance's UUID.", "path")
@@ -449,6 +505,18 @@ ADMIN_PATHS: dict[str, Schema] = {
                 "200": json_reply("The geolocation status", ref("Geolocation")),
             },
             operationId="admin_geolocation",
+        )
+    },
+    "/api/admin/audit": {
+        "get": operation(
+            "The audit log: registrations, changes, deletions, crawls, log-ins, tokens",
+            {"200": json_reply("A page of entries, newest first", ref("AuditLog")), **errors(400)},
+            operationId="admin_audit",
+            parameters=AUDIT_PARAMETERS,
+            description="Who did what, when and from where: the instances themselves (the "
+            "registration protocol), users and their tokens, the command line. Entries are "
+            f"kept AUDIT_RETENTION_DAYS days; an instance's latest {audit_queries.RECENT} are "
+            "also in its item (GET /api/admin/instances/{uuid}).",
         )
     },
     "/api/admin/export": {

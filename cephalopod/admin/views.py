@@ -41,6 +41,8 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from cephalopod import params
+from cephalopod.audit import queries as audit_queries
+from cephalopod.audit.operations import current_actor
 from cephalopod.crawler import jobs
 from cephalopod.crawler.models import CrawlJob
 from cephalopod.crawler.scheduler import next_run
@@ -131,7 +133,8 @@ def update_server(uuid: str, changes: Mapping[str, Any]) -> None:
     instance = ops.get_instance(uuid)
     if instance is None:
         abort(404)
-    ops.update_instance(instance, validate_update(changes, allowed=(*EDITABLE, "enabled")))
+    changes = validate_update(changes, allowed=(*EDITABLE, "enabled"))
+    ops.update_instance(instance, changes, current_actor())
 
 
 def delete_server(uuid: str) -> None:
@@ -140,7 +143,7 @@ def delete_server(uuid: str) -> None:
     instance = ops.get_instance(uuid)
     if instance is None:
         abort(404)
-    ops.delete_instance(instance)
+    ops.delete_instance(instance, current_actor())
 
 
 def crawl_server(uuid: str) -> None:
@@ -149,7 +152,7 @@ def crawl_server(uuid: str) -> None:
     instance = ops.get_instance(uuid)
     if instance is None:
         abort(404)
-    jobs.start_crawl_one(services().runner, instance)
+    jobs.start_crawl_one(services().runner, instance, current_actor())
 
 
 def start_crawl_all() -> str:
@@ -227,6 +230,25 @@ def geolocation_status() -> tuple[bool, str | None]:
 # --- template helpers -----------------------------------------------------------------------------
 
 SAFE_SCHEMES = ("http://", "https://")
+AUDIT_ACTIONS = {
+    "register": "Registered",
+    "update": "Edited",
+    "enable": "Enabled",
+    "disable": "Disabled",
+    "delete": "Deleted",
+    "crawl": "Crawl now",
+    "login": "Logged in",
+    "login_failed": "Log-in failed",
+    "token_create": "Token created",
+    "token_revoke": "Token revoked",
+}
+AUDIT_FIELDS = {
+    "url": "URL",
+    "contact": "Contact",
+    "email": "E-mail",
+    "organization": "Organization",
+    "enabled": "Enabled",
+}
 #: Up to this many crawled fields are all shown by default; beyond, the charted ones.
 DEFAULT_COLUMNS = 6
 HEALTH = {"ok": "OK", "error": "Failing", "never": "Never crawled"}
@@ -255,6 +277,23 @@ def when(value: Any, empty: str = "never") -> Markup:
     )
 
 
+@bp.app_template_filter("audit_actor")
+def audit_actor(entry: Mapping[str, Any]) -> str:
+    """Who made an audit entry, in words (text: the template escapes it)."""
+    kind, name = entry.get("actor_kind"), entry.get("actor")
+    if kind == "instance":
+        return "The instance itself"
+    if kind == "token":
+        return f"{name} (API token {entry.get('token_id')})"
+    if kind == "cli":
+        return f"Command line ({name})" if name else "Command line"
+    if kind == "anonymous":
+        return f"Not logged in ({name})" if name else "Not logged in"
+    if kind == "system":
+        return "The hub itself"
+    return str(name or kind)
+
+
 @bp.app_template_filter("safe_url")
 def safe_url(value: Any) -> str | None:
     """The URL if it may be a link (http or https), else None: shown as text then."""
@@ -275,6 +314,9 @@ def inject() -> dict[str, Any]:
         "credit": {"text": DATA_CREDIT_TEXT, "url": DATA_CREDIT_URL},
         "health_names": HEALTH,
         "public_statistics": current_app.config.get("PUBLIC_STATISTICS", False),
+        "audit_actions": AUDIT_ACTIONS,
+        "audit_fields": AUDIT_FIELDS,
+        "audit_recent": audit_queries.RECENT,
     }
 
 

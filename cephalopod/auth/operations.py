@@ -1,15 +1,21 @@
-"""Users, passwords (Argon2id) and API tokens (only their SHA-256 is stored)."""
+"""Users, passwords (Argon2id) and API tokens (only their SHA-256 is stored).
+
+Log-ins (and failed ones), token creation and revocation are recorded in the audit log,
+in the transaction of what they change.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select, update
 
+from cephalopod.audit import operations as audit
+from cephalopod.audit.operations import Actor
 from cephalopod.auth.models import ApiToken, User
 from cephalopod.db import db, utcnow
 
@@ -55,18 +61,27 @@ def count_users() -> int:
     return db.session.scalar(select(func.count()).select_from(User)) or 0
 
 
-def authenticate(username: str, password: str) -> User | None:
-    """Return the user when the password matches; rehash when the parameters got stronger."""
+def authenticate(username: str, password: str, address: str | None = None) -> User | None:
+    """Return the user when the password matches; rehash when the parameters got stronger.
+
+    Recorded either way (``address``: the client's): a ``login`` of the user, or a
+    ``login_failed`` naming the user name tried (never the password).
+    """
     user = get_user(username)
     try:
         _hasher.verify(user.password_hash if user else _DUMMY_HASH, password)
+        verified = True
     except (VerificationError, InvalidHashError):
-        return None
-    if user is None or not user.is_active:
+        verified = False
+    if not verified or user is None or not user.is_active:
+        audit.record("login_failed", Actor("anonymous", name=username, address=address))
+        db.session.commit()
         return None
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = hash_password(password)
-    user.last_login_at = utcnow()
+    now = utcnow()
+    user.last_login_at = now
+    audit.record("login", Actor("user", name=user.username, address=address), at=now)
     db.session.commit()
     return user
 
@@ -75,10 +90,11 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(username: str, expires_days: int | None = None) -> str:
+def create_token(username: str, expires_days: int | None = None, actor: Actor | None = None) -> str:
     """Create an API token for a user and return it (the only time it is visible).
 
-    ``expires_days``: refused after that many days; None: valid until revoked.
+    ``expires_days``: refused after that many days; None: valid until revoked. ``actor``:
+    who makes it, for the audit log (the command line passes `Actor.cli`).
     """
     user = get_user(username)
     if user is None:
@@ -88,32 +104,66 @@ def create_token(username: str, expires_days: int | None = None) -> str:
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     expires_at = now + timedelta(days=expires_days) if expires_days is not None else None
-    db.session.add(
-        ApiToken(user=user, token_hash=_token_hash(token), created_at=now, expires_at=expires_at)
+    api_token = ApiToken(
+        user=user, token_hash=_token_hash(token), created_at=now, expires_at=expires_at
+    )
+    db.session.add(api_token)
+    db.session.flush()  # its id, which the entry names
+    audit.record(
+        "token_create",
+        actor,
+        token_id=api_token.id,
+        changes=audit.created(_token_facts(user.username, expires_at)),
+        at=now,
     )
     db.session.commit()
     return token
 
 
-def revoke_token(token: str) -> bool:
-    """Delete the token (given as shown at its creation); tell whether it existed."""
-    result = db.session.execute(delete(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+def _token_facts(username: str, expires_at: datetime | None) -> dict[str, str | None]:
+    """What the audit log keeps of a token: whose it is and when it expires (never itself)."""
+    return {"user": username, "expires_at": expires_at.isoformat() if expires_at else None}
+
+
+def _revoke(tokens: list[ApiToken], actor: Actor | None) -> int:
+    """Delete these tokens, each recorded as revoked, in one transaction."""
+    for api_token in tokens:
+        audit.record(
+            "token_revoke",
+            actor,
+            token_id=api_token.id,
+            changes=audit.removed(_token_facts(api_token.user.username, api_token.expires_at)),
+        )
+    ids = [api_token.id for api_token in tokens]
+    if ids:
+        db.session.execute(delete(ApiToken).where(ApiToken.id.in_(ids)))
     db.session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return len(ids)
 
 
-def revoke_tokens(username: str) -> int:
+def revoke_token(token: str, actor: Actor | None = None) -> bool:
+    """Delete the token (given as shown at its creation); tell whether it existed."""
+    found = db.session.scalars(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    return bool(_revoke(list(found), actor))
+
+
+def revoke_tokens(username: str, actor: Actor | None = None) -> int:
     """Delete every token of a user; return how many there were."""
     user = get_user(username)
     if user is None:
         raise UserError(f"No user named {username!r}")
-    result = db.session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
-    db.session.commit()
-    return int(result.rowcount)  # type: ignore[attr-defined]
+    found = db.session.scalars(select(ApiToken).where(ApiToken.user_id == user.id))
+    return _revoke(list(found), actor)
 
 
 def user_for_token(token: str) -> User | None:
     """Return the active user owning ``token`` when it has not expired, or None."""
+    api_token = valid_token(token)
+    return api_token.user if api_token is not None else None
+
+
+def valid_token(token: str) -> ApiToken | None:
+    """Return ``token``'s record when its user is active and it has not expired, or None."""
     api_token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
     if api_token is None or not api_token.user.is_active:
         return None
@@ -124,7 +174,7 @@ def user_for_token(token: str) -> User | None:
     if api_token.last_used_at is None or now - api_token.last_used_at > TOKEN_USE_PRECISION:
         api_token.last_used_at = now
         db.session.commit()
-    return api_token.user
+    return api_token
 
 
 def user_for_session(session_id: str) -> User | None:

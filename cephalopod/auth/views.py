@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
+from cephalopod.audit.operations import remember_token
 from cephalopod.auth import operations as ops
 from cephalopod.auth.models import User
 from cephalopod.errors import is_api_request, json_error
@@ -46,7 +47,11 @@ def load_user_from_token(req: object) -> User | None:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
-    return ops.user_for_token(token.strip())
+    api_token = ops.valid_token(token.strip())
+    if api_token is None:
+        return None
+    remember_token(api_token.id)  # the audit log names the token that acted
+    return api_token.user
 
 
 @login_manager.unauthorized_handler
@@ -96,7 +101,9 @@ def login() -> str | Response | tuple[str, int]:
         return redirect(_safe_next(request.args.get("next")))
     form = LoginForm()
     if form.validate_on_submit():
-        user = ops.authenticate(form.username.data or "", form.password.data or "")
+        user = ops.authenticate(
+            form.username.data or "", form.password.data or "", request.remote_addr
+        )
         if user is not None:
             login_user(user)
             return redirect(_safe_next(request.args.get("next")))

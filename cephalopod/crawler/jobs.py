@@ -30,6 +30,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import Flask
 
+from cephalopod.audit import operations as audit
+from cephalopod.audit.operations import Actor
 from cephalopod.background import QueueUnavailableError, Runner
 from cephalopod.crawler.models import ALL, INSTANCE, CrawlJob, CrawlJobChunk
 from cephalopod.crawler.run import CrawlSummary, Progress, count_enabled, crawl
@@ -223,10 +225,11 @@ def start_crawl_all(runner: Runner) -> str:
     return job_id
 
 
-def start_crawl_one(runner: Runner, instance: Instance) -> str:
+def start_crawl_one(runner: Runner, instance: Instance, actor: Actor | None = None) -> str:
     """Submit a crawl of one instance, as a job of its own; return the job id.
 
-    It does not count as the active crawl of all (they may run side by side).
+    It does not count as the active crawl of all (they may run side by side). Recorded in
+    the audit log (a ``crawl`` by ``actor``) with the job, in its transaction.
     """
     now = utcnow()
     owner = _owner_for(runner)
@@ -241,6 +244,7 @@ def start_crawl_one(runner: Runner, instance: Instance) -> str:
         heartbeat_at=now if owner else None,
     )
     db.session.add(job)
+    audit.record("crawl", actor, instance=instance, at=now)
     db.session.commit()
     _submit(runner, job.id, CRAWL_INSTANCE, str(instance.uuid))
     return job.id

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from cephalopod.audit.operations import Actor
 from cephalopod.errors import ApiError
 from cephalopod.extensions import limiter
 from cephalopod.instances import operations as ops
@@ -80,6 +81,11 @@ def _load(uuid: str) -> Instance:
     return instance
 
 
+def _client() -> Actor:
+    """The instance itself, from the client's address (ProxyFix's, behind USE_PROXY)."""
+    return Actor.instance(request.remote_addr)
+
+
 def _cors(response: Response) -> Response:
     response.headers["Access-Control-Allow-Origin"] = "*"
     return response
@@ -93,7 +99,7 @@ def create() -> tuple[Response, int, dict[str, str]]:
         data = validate_registration(json_body())
     except FieldError as exc:
         raise _field_error(exc) from None
-    instance = ops.register_instance(data)
+    instance = ops.register_instance(data, _client())
     location = url_for(".instance", uuid=str(instance.uuid))
     return jsonify({"uuid": str(instance.uuid)}), 201, {"Location": location}
 
@@ -109,7 +115,7 @@ def instance(uuid: str) -> Response | tuple[str, int]:
         return reply(found)
     record = _load(uuid)
     if request.method == "DELETE":
-        ops.delete_instance(record)
+        ops.delete_instance(record, _client())
         return "", 204
     try:
         changes = validate_update(json_body(), allowed=(*EDITABLE, "enabled"))
@@ -117,7 +123,7 @@ def instance(uuid: str) -> Response | tuple[str, int]:
         raise ApiError("Unexpected data", data=exc.data) from None
     except FieldError as exc:
         raise _field_error(exc) from None
-    return reply(ops.summary(ops.update_instance(record, changes)))
+    return reply(ops.summary(ops.update_instance(record, changes, _client())))
 
 
 def _preflight() -> Response:

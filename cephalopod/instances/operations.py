@@ -1,4 +1,8 @@
-"""Writes to instances: the only place that registers, edits or deletes one."""
+"""Writes to instances: the only place that registers, edits or deletes one.
+
+Each write records itself in the audit log, in its own transaction (`cephalopod.audit`):
+``actor`` says who acts (None: the request's user, see `audit.current_actor`).
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,15 @@ from typing import Any
 from blinker import Namespace
 from sqlalchemy import delete, select, update
 
+from cephalopod.audit import operations as audit
+from cephalopod.audit.operations import Actor
 from cephalopod.db import db, utcnow
 from cephalopod.instances.models import Instance, InstanceField, Snapshot
 from cephalopod.instances.rows import InstanceSummary
 from cephalopod.instances.urls import url_key
+
+#: What the audit log keeps of a registration and a deletion (old or new values).
+RECORDED = ("url", "contact", "email", "organization", "enabled")
 
 #: Hooks for later features (e-mail notifications, audit log): sent after the commit.
 signals = Namespace()
@@ -37,7 +46,7 @@ def get_instance(value: str) -> Instance | None:
     return db.session.scalar(select(Instance).where(Instance.uuid == parsed))
 
 
-def register_instance(data: Mapping[str, Any]) -> Instance:
+def register_instance(data: Mapping[str, Any], actor: Actor | None = None) -> Instance:
     """Create an instance from validated registration data."""
     now = utcnow()
     instance = Instance(
@@ -54,6 +63,13 @@ def register_instance(data: Mapping[str, Any]) -> Instance:
         consecutive_failures=0,
     )
     db.session.add(instance)
+    audit.record(
+        "register",
+        actor,
+        instance=instance,
+        changes=audit.created({k: getattr(instance, k) for k in RECORDED}),
+        at=now,
+    )
     # kept loaded through the commit: every value is the one just written, and the signal's
     # receivers and the reply read them (expired, each read would be a SELECT of the row)
     session = db.session()
@@ -66,29 +82,58 @@ def register_instance(data: Mapping[str, Any]) -> Instance:
     return instance
 
 
-def update_instance(instance: Instance, changes: Mapping[str, Any]) -> Instance:
+def update_instance(
+    instance: Instance, changes: Mapping[str, Any], actor: Actor | None = None
+) -> Instance:
     """Apply validated changes; a changed URL also changes the duplicate key.
 
     Every field of the request is written, in one UPDATE, also those equal to what was read:
     the record then ends as one whole request when several arrive at once (the last one
     wins), never as fields of one mixed with fields of another that had read the same row.
+    The audit entry names the fields that changed (a change of ``enabled`` makes it an
+    ``enable`` or ``disable``); a request that changes nothing records nothing.
     """
-    changed = {k: v for k, v in changes.items() if getattr(instance, k) != v}
+    old = {k: getattr(instance, k) for k in changes}
+    changed = {k: v for k, v in changes.items() if old[k] != v}
     if changed:
         values = dict(changes)
         if "url" in values:
             values["url_key"] = url_key(values["url"])
         values["updated_at"] = utcnow()
         db.session.execute(update(Instance).where(Instance.id == instance.id).values(values))
+        action = "update"
+        if "enabled" in changed:
+            action = "enable" if changed["enabled"] else "disable"
+        named = audit.InstanceRef(
+            instance.uuid,
+            changes.get("organization", instance.organization),
+            changes.get("url", instance.url),
+        )
+        audit.record(
+            action,
+            actor,
+            instance=named,
+            changes=audit.changed(old, changed),
+            at=values["updated_at"],
+        )
     db.session.commit()  # expires the instance: it is read again as stored
     if changed:
         instance_updated.send(instance, changes=changed)
     return instance
 
 
-def delete_instance(instance: Instance) -> None:
-    """Delete an instance and everything crawled from it (an instance may leave for good)."""
+def delete_instance(instance: Instance, actor: Actor | None = None) -> None:
+    """Delete an instance and everything crawled from it (an instance may leave for good).
+
+    Its audit entries stay: they name it by uuid, organization and URL, with no foreign key.
+    """
     instance_id, instance_uuid = instance.id, instance.uuid
+    audit.record(
+        "delete",
+        actor,
+        instance=instance,
+        changes=audit.removed({k: getattr(instance, k) for k in RECORDED}),
+    )
     # explicit deletes: SQLite only cascades with foreign keys on, and bulk is cheaper
     db.session.execute(delete(InstanceField).where(InstanceField.instance_id == instance_id))
     db.session.execute(delete(Snapshot).where(Snapshot.instance_id == instance_id))

@@ -17,6 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from cephalopod.audit.queries import instance_entries
 from cephalopod.db import db
 from cephalopod.instances.models import CRAWL_STATUSES, Instance, InstanceField, Snapshot
 from cephalopod.instances.operations import parse_uuid
@@ -332,6 +333,7 @@ def instance_detail(instance_id: int, registry: FieldRegistry) -> InstanceDetail
         **{name: getattr(item, name) for name in InstanceItem.__struct_fields__},
         crawled_data=registry.visible(data) if isinstance(data, dict) else None,
         history=history(instance_id, registry),
+        audit=instance_entries(row.uuid),
     )
 
 

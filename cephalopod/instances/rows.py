@@ -14,6 +14,7 @@ from uuid import UUID
 
 import msgspec
 
+from cephalopod.audit.rows import AuditItem
 from cephalopod.instances.models import CRAWL_STATUSES
 
 #: A crawled field's display value (after its aggregation); None when it cannot be displayed.
@@ -90,13 +91,20 @@ class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class InstanceDetail(InstanceItem, frozen=True, kw_only=True):
-    """An instance with its raw crawled data and its history."""
+    """An instance with its raw crawled data, its history and its latest audit entries."""
 
     crawled_data: Annotated[
         dict[str, Any] | None, msgspec.Meta(description="Raw, hidden fields removed.")
     ]
     history: Annotated[
         list[HistoryEntry], msgspec.Meta(description="Daily snapshots, newest first, at most 90.")
+    ]
+    audit: Annotated[
+        list[AuditItem],
+        msgspec.Meta(
+            description="Its latest audit entries, newest first, at most 20 (all of them: "
+            "GET /api/admin/audit?instance=<uuid>)."
+        ),
     ]
 
 

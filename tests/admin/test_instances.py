@@ -45,7 +45,7 @@ def test_detail(api, app, instances):
         app, [(instance_id, first + timedelta(days=d), {"version": f"0.{d}"}) for d in range(95)]
     )
     reply = api(f"/api/admin/instances/{instances[1]}").json
-    assert set(reply) == ITEM_KEYS | {"crawled_data", "history"}
+    assert set(reply) == ITEM_KEYS | {"crawled_data", "history", "audit"}
     assert reply["crawled_data"] == {"version": "1.0", "events": 10, "cores": [1, 2]}
     assert reply["fields"] == {"cores": 3, "events": 10, "version": "1.0"}
     assert len(reply["history"]) == 90

@@ -249,6 +249,22 @@ def test_every_documented_reply_matches_its_schema(
     for query in ("?format=json", "?format=csv&sort=field:version", "?format=xml"):
         admin("/api/admin/export", url=f"/api/admin/export{query}")
 
+    # the audit log of all the above: filters, paging, refused parameters; an item's entries
+    for query in (
+        "",
+        f"?instance={created}&per_page=2&page=2",
+        f"?instance={instances[3]}",  # deleted above: its entries stay
+        "?action=update&actor=admin&actor_kind=token",
+        "?since=2026-01-01T00:00:00Z&until=2999-01-01T00:00:00%2B01:00",
+        "?since=yesterday",
+        "?action=explode",
+        "?per_page=0",
+    ):
+        admin("/api/admin/audit", url=f"/api/admin/audit{query}")
+    entries = admin("/api/admin/audit", url="/api/admin/audit").json["items"]
+    assert {e["action"] for e in entries} >= {"register", "update", "delete", "crawl"}
+    assert admin(detail, url=f"/api/admin/instances/{created}").json["audit"]
+
     # the document itself; without login; public statistics switched off
     check("/api/openapi.json", "get", client.get("/api/openapi.json"))
     for path, item in check.spec["paths"].items():  # every admin operation wants a login

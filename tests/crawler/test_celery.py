@@ -25,7 +25,7 @@ from cephalopod.crawler.models import CrawlJob
 from cephalopod.db import db
 from cephalopod.instances.models import Instance
 from cephalopod.instances.operations import register_instance
-from cephalopod.schedule import CRAWL_ALL, PRUNE_HISTORY
+from cephalopod.schedule import CRAWL_ALL, PRUNE_AUDIT, PRUNE_HISTORY
 from cephalopod.services import services
 from tests.faults.services import PrivateRedis
 
@@ -46,6 +46,8 @@ def test_beat_schedule_comes_from_the_settings(make_app: Callable[..., Flask]) -
     assert schedule["nightly"]["task"] == CRAWL_ALL
     assert schedule["nightly"]["schedule"] == timedelta(hours=6)
     assert schedule["prune-history"]["task"] == PRUNE_HISTORY
+    assert schedule["prune-audit"]["task"] == PRUNE_AUDIT
+    assert PRUNE_AUDIT in _celery(app).tasks
     assert {CRAWL_ALL, "cephalopod.crawler.crawl_chunk"} <= set(_celery(app).tasks)
 
 

@@ -52,6 +52,7 @@ def test_scheduled_crawl_runs_and_is_remembered(
     with app.app_context():
         assert db.session.get(Meta, "last_run:often") is not None
         assert db.session.get(Meta, "last_run:prune-history") is not None
+        assert db.session.get(Meta, "last_run:prune-audit") is not None
         jobs_before = db.session.scalar(sa.select(sa.func.count()).select_from(CrawlJob))
     assert jobs_before == 1
 
