@@ -28,7 +28,7 @@ def test_statistics_show_the_map_and_every_configured_chart(admin: Page, live: L
     expect(world).to_be_visible()
     expect(world.locator("svg")).to_be_visible()  # drawn by jsvectormap
     expect(admin.get_by_role("link", name="IP Geolocation by DB-IP").first).to_be_visible()
-    for section in ("Map", "Countries", "Registrations", "Active instances", *CHART_LABELS):
+    for section in ("Map", "Countries", "Registrations", "Crawled instances", *CHART_LABELS):
         expect(admin.get_by_role("heading", level=2, name=section, exact=True)).to_be_visible()
     for label in CHART_LABELS:
         chart = admin.get_by_role("img", name=label, exact=True)
@@ -37,8 +37,13 @@ def test_statistics_show_the_map_and_every_configured_chart(admin: Page, live: L
     # every chart: named, summarised, its data as a table; whole-number ticks on counts
     wait_drawn(admin)
     names = {chart["name"] for chart in check_charts(admin)}
-    expected = {*CHART_LABELS, "Registered instances over time", "Active instances over time"}
+    expected = {*CHART_LABELS, "Registered instances over time", "Crawled instances over time"}
     assert names == expected
+    # the crawled-instances card: its sentence tells the chart's last point, nothing else
+    spec = admin.locator("#chart-active").evaluate("(c) => JSON.parse(c.dataset.chart)")
+    expect(admin.get_by_test_id("crawled-last")).to_have_text(
+        f"{spec['values'][-1]} instances were crawled successfully on {spec['labels'][-1]}."
+    )
     countries = admin.get_by_role("table").filter(
         has=admin.get_by_role("columnheader", name="Share")
     )
