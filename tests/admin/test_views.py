@@ -372,7 +372,7 @@ def test_statistics(logged_in: FlaskClient, fleet: dict[str, str]) -> None:
     _assert_escaped(html)
     assert 'data-testid="world-map"' in html
     assert "IP Geolocation by DB-IP" in html
-    for section in ("Map", "Countries", "Registrations", "Active instances", "Version"):
+    for section in ("Map", "Countries", "Registrations", "Crawled instances", "Version"):
         assert f">{section}</h2>" in html
     assert ">Trend</label>" in html
     assert "Enabled instances" in html
@@ -389,17 +389,25 @@ def test_statistics_agree_with_the_api(logged_in: FlaskClient, fleet) -> None:
         assert f'<td class="num">{country["count"]}</td>' in html
 
 
-def test_active_instances_as_a_chart_and_its_table(logged_in: FlaskClient, fleet) -> None:
-    """The chart and its text alternative come from the same numbers as the trend API's."""
+def test_crawled_instances_as_a_chart_and_its_table(logged_in: FlaskClient, fleet) -> None:
+    """The chart and its text alternative come from the same numbers as the trend API's.
+
+    The card's number, its sentence and its chart are one quantity (instances crawled
+    successfully per day), never the enabled count beside a chart of something else.
+    """
     api = logged_in.get("/api/admin/statistics/trend?field=instances&interval=day").get_json()
     assert api["periods"] == ["2026-01-01", "2026-01-02", "2026-01-03"]
     html = _text(logged_in, "/statistics")
     section = html[html.index('id="active-title"') :]
     section = section[: section.index("</section>")]
-    assert 'role="img" aria-label="Active instances over time"' in section
+    assert 'role="img" aria-label="Crawled instances over time"' in section
     assert "<summary>Data as a table</summary>" in section
-    for period, count in zip(api["periods"], api["series"][0]["counts"], strict=True):
+    counts = api["series"][0]["counts"]
+    for period, count in zip(api["periods"], counts, strict=True):
         assert f'<th scope="row">{period}</th><td>{count}</td>' in section
+    sentence = f"{counts[-1]} instances were crawled successfully on {api['periods'][-1]}."
+    assert sentence in section
+    assert "enabled" not in section
 
 
 def test_no_statistics_available(logged_in: FlaskClient) -> None:

@@ -7,6 +7,7 @@ register themselves through the public registration API.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -30,6 +31,9 @@ XSS_IMG = "<img src=x onerror=alert(1)>"
 XSS_SCRIPT = "</script><script>alert(1)</script>"
 #: The instance number of the fake instance whose crawled values are the XSS payloads.
 XSS_INSTANCE = 666
+#: Instances numbered from here on answer /system-info after SLOW_SECONDS: a crawl that lasts.
+SLOW_FROM = 900
+SLOW_SECONDS = 3.0
 
 #: Where the fake instances live: loopback addresses the test geolocation data places.
 PLACES = {
@@ -69,7 +73,10 @@ def instance_app() -> web.Application:
     """The fleet's deterministic instances under /i/<n>/, and one whose values are XSS payloads."""
 
     async def handle(request: web.Request) -> web.Response:
-        if request.match_info["n"] == str(XSS_INSTANCE):
+        n = request.match_info["n"]
+        if n.isdigit() and int(n) >= SLOW_FROM and request.match_info["endpoint"] == "system-info":
+            await asyncio.sleep(SLOW_SECONDS)
+        if n == str(XSS_INSTANCE):
             if request.match_info["endpoint"] == "system-info":
                 body = {
                     "indico_version": XSS_IMG,
@@ -159,6 +166,7 @@ def settings_text(db_url: str, geoip: Path) -> str:
             f"GEOIP_DATABASE = {str(geoip)!r}",
             "REGISTRATION_RATE_LIMIT = '10000 per hour'",
             "LOGIN_RATE_LIMIT = '10000 per minute'",
+            "PUBLIC_STATISTICS = True",
             "CRAWLER_CONNECT_TIMEOUT = 2.0",
             "CRAWLER_TOTAL_TIMEOUT = 5.0",
             "",

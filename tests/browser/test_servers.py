@@ -8,7 +8,7 @@ from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import Watch
 from tests.browser.helpers import check_axe, check_charts, check_page, screenshot, wait_drawn
-from tests.browser.live import SEED, UNREACHABLE, LiveApp
+from tests.browser.live import SEED, SLOW_FROM, SLOW_SECONDS, UNREACHABLE, LiveApp
 
 
 def row_of(page: Page, live: LiveApp, organization: str) -> Locator:
@@ -168,3 +168,46 @@ def test_crawl_all_with_its_progress(admin: Page, live: LiveApp) -> None:
     text = admin.get_by_test_id("crawl-progress-text")
     expect(text).to_have_text(re.compile(r"^(\d+) / \1 · \d+ ok · [1-9]\d* failed · done$"))
     check_page(admin, f"{live.backend}-servers-crawl-all")
+
+
+def delete_by_api(page: Page, uuid: str) -> None:
+    """Delete a server as the page's scripts would (the session cookie and its CSRF header)."""
+    status = page.evaluate(
+        """async (uuid) => (await fetch(`/api/admin/instances/${uuid}`, {
+            method: "DELETE", credentials: "same-origin",
+            headers: {"X-CSRFToken": document.querySelector('meta[name="csrf-token"]').content},
+        })).status""",
+        uuid,
+    )
+    assert status == 204, status
+
+
+def test_crawl_all_progress_survives_a_reload(admin: Page, live: LiveApp) -> None:
+    """A reload in the middle of "Crawl all" shows the same job's progress again, to its end."""
+    slow = [live.register(f"Slow Server {i}", n=SLOW_FROM + live.counter + 1) for i in range(2)]
+    try:
+        open_servers(admin)
+        admin.get_by_role("button", name="Crawl all").first.click()
+        progress = admin.get_by_test_id("crawl-progress")
+        text = admin.get_by_test_id("crawl-progress-text")
+        expect(text).to_have_text(re.compile(r"^\d+ / \d+ · .* · (queued|running)$"))
+        job = progress.get_attribute("data-job")
+        assert job
+        admin.reload()
+        # The server put the running job in the page: the box is shown before any script runs.
+        expect(progress).to_be_visible()
+        assert progress.get_attribute("data-job") == job
+        expect(text).to_have_text(
+            re.compile(r"^\d+ / \d+ · \d+ ok · \d+ failed · (queued|running)$")
+        )
+        expect(admin.get_by_label("Crawl progress")).to_be_visible()
+        expect(text).to_have_text(
+            re.compile(r"^(\d+) / \1 · \d+ ok · [1-9]\d* failed · done$"),
+            timeout=SLOW_SECONDS * 1000 * 4 + 15_000,
+        )
+        done, total = admin.get_by_label("Crawl progress").evaluate("(p) => [p.value, p.max]")
+        assert done == total >= len(SEED) + 1 + len(slow)
+        check_page(admin, f"{live.backend}-servers-crawl-all-reloaded")
+    finally:
+        for uuid in slow:
+            delete_by_api(admin, uuid)
