@@ -17,6 +17,7 @@ scripts in ``static/js/`` only draw maps and charts and call the JSON API for th
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -58,10 +59,11 @@ from cephalopod.schedule import CRAWL_ALL, periodic_jobs
 from cephalopod.serialize import builtins
 from cephalopod.services import services
 from cephalopod.stats import queries as stats_queries
-from cephalopod.stats.aggregate import CountryEntry
+from cephalopod.stats.aggregate import CountryEntry, join_display
 from cephalopod.stats.cache import cached
 from cephalopod.stats.queries import status_filter
 from cephalopod.stats.trend import INSTANCES, trend
+from cephalopod.stats.values import display_columns
 
 log = logging.getLogger(__name__)
 bp = Blueprint("admin", __name__)
@@ -411,28 +413,41 @@ def servers() -> str | tuple[str, int]:
 
 
 def _history_charts(item: Mapping[str, Any], registry: Any) -> list[dict[str, Any]]:
-    """The numeric fields' history, oldest first, as small line charts."""
+    """Each field's history, oldest first, as the list and the charts show it (its display
+    value): a small line chart where that is a number (a count, or a list summed), and for a
+    charted field whose value is text (a version) the days it changed, as a table."""
     history = list(reversed(item["history"]))
-    names: list[str] = []
+    charted = {spec.name for spec in registry.charted()}
+    series: dict[str, list[tuple[Any, str | None, float | None]]] = {}
     for snapshot in history:
-        for name, value in snapshot["data"].items():
-            if name not in names and isinstance(value, int | float) and not isinstance(value, bool):
-                names.append(name)
+        for name, raw in snapshot["data"].items():
+            if registry.is_hidden(name):
+                continue
+            text, number = display_columns(raw, registry, name)
+            series.setdefault(name, []).append((snapshot["date"], text, number))
     charts = []
-    for name in sorted(names):
-        points = [
-            {"date": s["date"], "value": s["data"].get(name)}
-            for s in history
-            if isinstance(s["data"].get(name), int | float)
+    for name in sorted(series):
+        label = registry.spec(name).label
+        numbers = [  # the display value itself: an int stays an int (2, not 2.0)
+            (day, join_display(text, number))
+            for day, text, number in series[name]
+            if number is not None
         ]
-        charts.append(
-            {
-                "field": name,
-                "label": registry.spec(name).label,
-                "points": points,
-                "rows": [(p["date"], p["value"]) for p in points],
-            }
-        )
+        if numbers:
+            points = [{"date": day, "value": value} for day, value in numbers]
+            charts.append({"field": name, "label": label, "kind": "line", "points": points,
+                           "rows": numbers})  # fmt: skip
+        elif name in charted:
+            changes: list[tuple[Any, str]] = []
+            for day, text, _number in series[name]:
+                value = join_display(text)
+                if value is None:
+                    continue
+                shown = value if isinstance(value, str) else json.dumps(value)
+                if not changes or changes[-1][1] != shown:
+                    changes.append((day, shown))
+            if changes:
+                charts.append({"field": name, "label": label, "kind": "changes", "rows": changes})
     return charts
 
 

@@ -10,6 +10,7 @@ import re
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
+from uuid import UUID
 
 import pytest
 import sqlalchemy as sa
@@ -315,6 +316,33 @@ def test_server_detail(logged_in: FlaskClient, fleet: dict[str, str]) -> None:
     assert "IP Geolocation by DB-IP" in html
     assert "not displayable" not in html or "Cores" in html
     assert "data-chart=" in html  # the events history
+
+
+def test_history_shows_display_values_and_a_charted_texts_changes(
+    app: Flask, logged_in: FlaskClient, fleet: dict[str, str]
+) -> None:
+    """A summed list is charted as its sum; a charted text field lists the days it changed."""
+    with app.app_context():
+        first = sa.select(Instance).where(Instance.uuid == UUID(fleet["first"]))
+        instance = db.session.scalar(first)
+        assert instance is not None
+        for day, (version, cores) in enumerate([("3.2", [1, 1]), ("3.2", [2, 2]), ("3.3", [4])]):
+            db.session.add(
+                Snapshot(instance_id=instance.id, day=date(2026, 2, 1) + timedelta(days=day),
+                         data={"version": version, "cores": cores, "secret": "hidden-value"})
+            )  # fmt: skip
+        db.session.commit()
+    html = _text(logged_in, f"/servers/{fleet['first']}")
+    history = html[html.index('id="history-title"') : html.index('id="audit-title"')]
+    assert re.search(r">cores</h3>", history, re.IGNORECASE)
+    assert '<th scope="row">2026-02-01</th><td>2</td>' in history  # the sum of [1, 1]
+    assert '<th scope="row">2026-02-03</th><td>4</td>' in history
+    changes = history[history.index("The days its value changed") :]
+    assert '<th scope="row">2026-02-03</th><td>3.3</td>' in changes
+    assert '<th scope="row">2026-02-01</th><td>3.2</td>' in changes
+    assert ">2026-02-02</th>" not in changes  # no change that day
+    assert "hidden-value" not in html
+    assert "secret" not in history.lower()
 
 
 def test_detail_location_unknown(logged_in: FlaskClient, fleet: dict[str, str]) -> None:
