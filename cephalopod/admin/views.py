@@ -504,8 +504,17 @@ def server(uuid: str) -> str | Response | tuple[str, int]:
 
 @bp.post("/servers/<uuid>/delete")
 @login_required
-def delete(uuid: str) -> Response:
-    """Delete a server, then go back to the list."""
+def delete(uuid: str) -> Response | str:
+    """Delete a server once confirmed, then go back to the list.
+
+    Unconfirmed (the list's button before its script has run, or without scripts), the
+    answer is a page asking to confirm: a click never deletes without its confirmation.
+    """
+    if request.form.get("confirmed") != "1":
+        instance = ops.get_instance(uuid)
+        if instance is None:
+            abort(404)
+        return render_template("admin/delete.html", instance=instance)
     delete_server(uuid)
     flash("The server was deleted.", "success")
     return redirect(url_for("admin.servers"))

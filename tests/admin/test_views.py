@@ -383,7 +383,14 @@ def test_delete(logged_in: FlaskClient, fleet: dict[str, str], app: Flask) -> No
     uuid = fleet["second"]
     token = _csrf(_text(logged_in, f"/servers/{uuid}"))
     assert logged_in.post(f"/servers/{uuid}/delete").status_code == 400  # no CSRF token
-    reply = logged_in.post(f"/servers/{uuid}/delete", data={"csrf_token": token})
+    # unconfirmed (the button before the page's script ran): a page asks, nothing is deleted
+    asked = logged_in.post(f"/servers/{uuid}/delete", data={"csrf_token": token})
+    assert asked.status_code == 200
+    page = asked.get_data(as_text=True)
+    assert "<h1>Delete this server?</h1>" in page
+    assert 'name="confirmed" value="1"' in page
+    assert logged_in.get(f"/servers/{uuid}").status_code == 200
+    reply = logged_in.post(f"/servers/{uuid}/delete", data={"csrf_token": token, "confirmed": "1"})
     assert reply.status_code == 302
     assert logged_in.get(f"/servers/{uuid}").status_code == 404
 

@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.browser.helpers import assert_focus_visible, tab_to
-from tests.browser.live import ADMIN, LiveApp
+from tests.browser.live import LiveApp
 
 pytestmark = pytest.mark.parametrize("live", ["sqlite"], indirect=True)
 
@@ -26,13 +26,19 @@ def search_by_keyboard(page: Page, text: str) -> None:
     expect(page).to_have_url(re.compile(r"[?&]q="))
 
 
+#: A user of its own: a log-out ends every session of its user, and the other tests share
+#: one session of the maintainer.
+KEYBOARD_LEAVER = ("keyboard-leaver", "a-third-long-browser-test-password")
+
+
 def test_log_in_navigate_and_log_out_by_keyboard(page: Page, live: LiveApp) -> None:
+    live.cli("create_usr", *KEYBOARD_LEAVER)
     page.goto("/login")
     expect(page.get_by_label("User name")).to_be_focused()  # autofocus: type at once
-    page.keyboard.type(ADMIN[0])
+    page.keyboard.type(KEYBOARD_LEAVER[0])
     page.keyboard.press("Tab")
     expect(page.get_by_label("Password")).to_be_focused()
-    page.keyboard.type(ADMIN[1])
+    page.keyboard.type(KEYBOARD_LEAVER[1])
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1, name="Home")).to_be_visible()
 

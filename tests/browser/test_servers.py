@@ -142,6 +142,8 @@ def test_delete_a_server_with_its_confirmation(admin: Page, live: LiveApp) -> No
     open_servers(admin)
     search(admin, "Delete Me Please")
     row = admin.get_by_test_id(f"row-{uuid}")
+    # the dialog is the page script's: clicked before it ran, the server asks on a page
+    expect(row.locator("form[data-delete][data-enhanced]")).to_have_count(1)
     row.get_by_role("button", name="Delete").click()
     dialog = admin.get_by_role("dialog", name="Delete this server?")
     expect(dialog).to_be_visible()

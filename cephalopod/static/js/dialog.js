@@ -7,6 +7,7 @@ export function setupDeleteDialog() {
   let pending = null;
   let opener = null;
   for (const form of document.querySelectorAll("form[data-delete]")) {
+    form.dataset.enhanced = "1"; // the dialog asks from now on (the server's page before)
     form.addEventListener("submit", (event) => {
       if (form.dataset.confirmed) return;
       event.preventDefault();
@@ -26,6 +27,9 @@ export function setupDeleteDialog() {
     dialog.close("confirm");
     if (pending) {
       pending.dataset.confirmed = "1";
+      const confirmed = document.createElement("input");
+      Object.assign(confirmed, { type: "hidden", name: "confirmed", value: "1" });
+      pending.append(confirmed);
       pending.requestSubmit();
     }
   });
