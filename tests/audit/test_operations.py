@@ -145,7 +145,8 @@ def test_admin_pages_changes_name_the_logged_in_user(app: Flask, logged_in: Flas
     token = {"csrf_token": form_token(logged_in.get(f"/servers/{made}").text)}
     assert logged_in.post(f"/servers/{made}/crawl", data=token).status_code == 302
     assert services(app).runner.join(30)  # type: ignore[attr-defined]  # the crawl is over
-    assert logged_in.post(f"/servers/{made}/delete", data=token).status_code == 302
+    confirmed = {**token, "confirmed": "1"}
+    assert logged_in.post(f"/servers/{made}/delete", data=confirmed).status_code == 302
     found = entries(app, instance_uuid=uuid.UUID(made))
     assert [e.action for e in found] == ["register", "disable", "crawl", "delete"]
     for entry in found[1:]:
