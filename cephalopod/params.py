@@ -67,7 +67,9 @@ _DATE_TIME = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]+)?"
     r"([Zz]|[+-][0-9]{2}:[0-9]{2})"
 )
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+#: The control characters no free-text parameter may hold (the OpenAPI patterns say so too)
+CONTROL_CHARACTERS = r"\x00-\x1f\x7f-\x9f"
+_CONTROL = re.compile(f"[{CONTROL_CHARACTERS}]")
 #: A parameter's accepted values (a Literal's, or plain strings)
 Choice = TypeVar("Choice", bound=str)
 

@@ -29,7 +29,7 @@ from cephalopod.instances.models import CRAWL_STATUSES
 from cephalopod.instances.queries import DEFAULT_PER_PAGE, MAX_PER_PAGE, ORDERS, SORTS
 from cephalopod.instances.rows import InstanceDetail, InstanceItem, InstancePage, InstanceSummary
 from cephalopod.instances.schemas import MAX_TEXT, MAX_URL
-from cephalopod.params import MAX_PAGE
+from cephalopod.params import CONTROL_CHARACTERS, MAX_PAGE
 from cephalopod.stats.queries import STATUSES
 from cephalopod.stats.rows import Statistics, Trend
 from cephalopod.stats.trend import INSTANCES, INTERVALS
@@ -88,16 +88,16 @@ def row_schemas() -> dict[str, Schema]:
 
 
 STRING: Schema = {"type": "string"}
-#: Free text in a query string: no control characters (see `cephalopod.params.text`)
-NO_CONTROL = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"
 INTEGER: Schema = {"type": "integer"}
 BOOLEAN: Schema = {"type": "boolean"}
 
 # The request fields as ``instances.schemas`` validates them (a test fuzzes the server with
 # requests generated from these: what they allow must be accepted, what they refuse refused).
 # Leading and trailing white space is trimmed before the checks; no control characters.
-_CONTROL = "\\x00-\\x1f\\x7f-\\x9f"
+_CONTROL = CONTROL_CHARACTERS
 _NO_CONTROL = f"[^{_CONTROL}]*"
+#: Free text in a query string: no control characters (see `cephalopod.params.text`)
+NO_CONTROL = f"^{_NO_CONTROL}$"
 TEXT: Schema = {
     "type": "string",
     "minLength": 1,
@@ -281,7 +281,7 @@ AUDIT_PARAMETERS = [
     param("action", {"enum": list(ACTIONS)}, "Only entries of this action."),
     param(
         "actor",
-        {"type": "string", "maxLength": MAX_ACTOR, "pattern": f"^{_NO_CONTROL}$"},
+        {"type": "string", "maxLength": MAX_ACTOR, "pattern": NO_CONTROL},
         "Only entries of this actor: a user name (exactly), the name tried by a failed "
         "log-in, or the shell user of the command line.",
     ),

@@ -296,8 +296,7 @@ def configure_logging(
     root.addHandler(handler)
     root.setLevel(level)
     # alembic narrates every plugin it loads (seven lines in each web and worker process)
-    quiet = logging.getLevelName(level) if isinstance(level, str) else level
-    debug = quiet == logging.DEBUG
+    debug = root.getEffectiveLevel() <= logging.DEBUG
     logging.getLogger("alembic").setLevel(logging.NOTSET if debug else logging.WARNING)
     return handler
 
