@@ -70,11 +70,18 @@ class ThreadRunner:
         #: the keyword arguments of the tasks `stop` dropped (their jobs end as not run)
         self.dropped: list[dict[str, Any]] = []
         self.stopping = threading.Event()
+        #: the `submit_later` timers not fired yet, with their tasks: `stop` cancels them
+        self._timers: dict[threading.Timer, tuple[Task, tuple[Any, ...], dict[str, Any]]] = {}
 
     def submit(self, task: str, *args: Any, **kwargs: Any) -> None:
-        """Queue the task; the thread starts on first use."""
+        """Queue the task; the thread starts on first use. Once stopped, it is dropped."""
         func = self._tasks[task]  # an unknown name fails here, in the caller
         with self._lock:
+            if self.stopping.is_set():
+                # the thread would start again after the process's shutdown, on an app
+                # whose engine is disposed (a mail retry's timer fired on a dying process)
+                self._drop([(func, args, kwargs)])
+                return
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="cephalopod-worker", daemon=True
@@ -84,10 +91,20 @@ class ThreadRunner:
 
     def submit_later(self, delay: float, task: str, *args: Any, **kwargs: Any) -> None:
         """Queue the task after ``delay`` seconds; meanwhile the thread goes on with others."""
-        if task not in self._tasks:  # an unknown name fails here, in the caller
-            raise KeyError(task)
-        timer = threading.Timer(delay, self.submit, args=(task, *args), kwargs=kwargs)
+        item = (self._tasks[task], args, kwargs)  # an unknown name fails here, in the caller
+
+        def fire() -> None:
+            with self._lock:
+                self._timers.pop(timer, None)
+            self.submit(task, *args, **kwargs)
+
+        timer = threading.Timer(delay, fire)
         timer.daemon = True
+        with self._lock:
+            if self.stopping.is_set():
+                self._drop([item])
+                return
+            self._timers[timer] = item
         timer.start()
 
     def _run(self) -> None:
@@ -113,7 +130,8 @@ class ThreadRunner:
         return done.wait(timeout)
 
     def stop(self, grace: float = 0.0) -> bool:
-        """End the thread: tasks not started are dropped, the current one is asked to stop.
+        """End the thread: tasks not started (queued, or waiting for their delay) and any
+        submitted from now on are dropped, the current one is asked to stop.
 
         Returns whether the thread ended within ``grace`` seconds (a crawl stops at its next
         batch; one stuck on slow instances may need longer, and is then left behind).
@@ -129,15 +147,23 @@ class ThreadRunner:
                 if item is not None:
                     dropped.append(item)
                 self._queue.task_done()
+            for timer, item in self._timers.items():
+                timer.cancel()
+                dropped.append(item)
+            self._timers.clear()
             self._queue.put(None)
             thread = self._thread
-        for func, _args, kwargs in dropped:
-            log.info("Not started, the process stops: %s %s", func.__name__, kwargs)
-        self.dropped = [kwargs for _func, _args, kwargs in dropped]
+            self._drop(dropped)
         if thread is None:
             return True
         thread.join(grace)
         return not thread.is_alive()
+
+    def _drop(self, items: Sequence[tuple[Task, tuple[Any, ...], dict[str, Any]]]) -> None:
+        """Log the tasks that will not run; keep their keyword arguments in `dropped`."""
+        for func, _args, kwargs in items:
+            log.info("Not started, the process stops: %s %s", func.__name__, kwargs)
+        self.dropped += [kwargs for _func, _args, kwargs in items]
 
 
 class CeleryRunner:

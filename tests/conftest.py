@@ -28,6 +28,7 @@ from flask.testing import FlaskClient
 from cephalopod.app import create_app
 from cephalopod.auth import operations as auth_ops
 from cephalopod.db import db
+from cephalopod.services import services
 
 if TYPE_CHECKING:  # the fault tests' helpers, imported by the fixture that uses them
     from tests.faults.services import PrivateRedis
@@ -147,6 +148,10 @@ def _app_factory(db_url: str) -> Iterator[Callable[..., Flask]]:
         return app
 
     yield factory
+    for app in apps:
+        # first its background work: a task (a mail's retry, its timer due later) running
+        # after the engine's disposal would open a connection that nobody closes
+        services(app).runner.stop(grace=5)
     for app in apps:
         with app.app_context():
             db.session.remove()
