@@ -331,9 +331,13 @@ def run_crawl_all(app: Flask, job_id: str, progress: Progress | None = None) -> 
         owner = process_owner()
         _set_state(job_id, state="running", started_at=utcnow(), total=total, owner=owner)
         try:
-            with heartbeat(job_id):
-                stopping = services(app).runner.stopping
-                summary = crawl(app, job_id=job_id, progress=_stoppable(progress, stopping))
+            stopping = services(app).runner.stopping
+            summary = crawl(
+                app,
+                job_id=job_id,
+                progress=_stoppable(progress, stopping),
+                alongside=heartbeat(job_id),  # once its writer has forked: see crawl
+            )
         except CrawlInterruptedError:
             log.warning("Crawl %s interrupted: the process is stopping", job_id)
             fail_job(job_id, INTERRUPTED)

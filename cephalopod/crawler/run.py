@@ -17,6 +17,7 @@ import time
 from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -174,6 +175,7 @@ def crawl(
     chunk: ChunkDelivery | None = None,
     progress: Progress | None = None,
     writer_process: bool | None = None,
+    alongside: AbstractContextManager[object] | None = None,
 ) -> CrawlSummary:
     """Crawl the given instances (default: every enabled one) and store the results.
 
@@ -181,6 +183,10 @@ def crawl(
 
     ``writer_process`` (default: for crawls of all instances) stores the results from a
     child process; crawls of given ids store from a thread of this process.
+
+    ``alongside`` (a job's heartbeat) is entered once the writer has started and left when
+    the crawl ends: a thread started before it would make the writer a spawned process,
+    which imports the whole application again (a second of CPU), instead of a fork.
     """
     # here, not at the top: create_app imports this module (through the tasks) in every web
     # process and command, and aiohttp costs it 0.1 to 0.2 s; only a crawl needs it. Before
@@ -210,7 +216,7 @@ def crawl(
 
     with long_lived_objects_frozen():  # before the writer forks, so that it inherits it
         executor, store = writer(config, engine, locator, (job_id, chunk), use_process)
-        with executor:
+        with executor, alongside or nullcontext():
             summary = asyncio.run(
                 _crawl(engine, config, ids, progress, fetcher, executor, store, tell)
             )

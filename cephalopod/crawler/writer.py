@@ -187,6 +187,7 @@ def writer(
             initargs=(config,),
         )
         executor.submit(int)  # start the process now: it boots while the first fetches run
+        log.debug("The crawl's writer is a child process (%s)", method)
         return executor, partial(_store_in_process, job)
     executor = ThreadPoolExecutor(1, thread_name_prefix="crawl-writer")
     return executor, partial(_store, engine, config, locator, job)

@@ -74,6 +74,23 @@ def test_crawl_all_prints_a_summary_and_succeeds_despite_failures(
     assert "Traceback" not in result.stderr
 
 
+def test_the_writer_of_a_crawl_of_all_is_forked(
+    run_cli: Callable[..., subprocess.CompletedProcess[str]],
+    make_instance: Callable[..., Any],
+    fleet: str,
+    tmp_path: Path,
+) -> None:
+    """The command starts the job's heartbeat thread after its writer: with a thread already
+    running, the writer would be spawned, and import the whole application again."""
+    with (tmp_path / "crawl.cfg").open("a") as settings:
+        settings.write("LOG_LEVEL = 'DEBUG'\n")
+    make_instance(url=f"{fleet}/i/1")
+    result = run_cli()
+    assert result.returncode == 0, result.stderr
+    assert "The crawl's writer is a child process (fork)" in result.stderr
+    assert "1 ok, 0 failed" in result.stdout
+
+
 def test_crawl_one_by_uuid_even_when_disabled(
     run_cli: Callable[..., subprocess.CompletedProcess[str]],
     make_instance: Callable[..., Any],
