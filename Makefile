@@ -24,6 +24,9 @@ install: $(BIN)/python  ## Install the service into .venv
 install-test: $(BIN)/python $(CHROMIUM)  ## Install the service (editable), the test tools and Chromium
 	$(BIN)/pip install --quiet -e '.[test]'
 	$(BIN)/pip check
+	@# the bytecode pip writes for an installed package (PYTHONDONTWRITEBYTECODE would
+	@# leave every command of the suite compiling the package anew)
+	$(BIN)/python -m compileall -q cephalopod
 
 # Only when the file is missing: a fresh CI machine (root) gets Debian's chromium, quietly.
 $(CHROMIUM):
